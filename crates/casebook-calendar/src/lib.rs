@@ -1,0 +1,1 @@
+//! Business calendars and deadline arithmetic. Under construction.

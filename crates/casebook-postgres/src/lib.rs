@@ -1,0 +1,1 @@
+//! The PostgreSQL storage adapter. Under construction.

@@ -1,0 +1,1 @@
+//! The embedded default storage adapter (sled). Under construction.
