@@ -1,0 +1,2 @@
+//! The Casebook macro benchmark. Under construction.
+fn main() {}

@@ -1,1 +1,0 @@
-//! Business calendars and deadline arithmetic. Under construction.

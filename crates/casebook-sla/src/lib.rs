@@ -1,0 +1,1 @@
+//! Service-level arithmetic. Under construction.
