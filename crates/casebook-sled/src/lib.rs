@@ -1,1 +1,898 @@
-//! The embedded default storage adapter (sled). Under construction.
+//! The embedded default storage adapter of Casebook: an [`EventStore`] in a local
+//! directory, on the sled embedded database. No server to run.
+//!
+//! ```
+//! use casebook_sled::{Durability, SledOptions, SledStore};
+//! use casebook_store::{conformance::event, EventStore, ExpectedVersion, StreamId};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = SledStore::open(dir.path(), SledOptions { durability: Durability::Synced })?;
+//! let stream = StreamId::new("ticket", "T-1")?;
+//! let out = store.append(
+//!     &stream,
+//!     ExpectedVersion::NoStream,
+//!     vec![event("TicketOpened", serde_json::json!({ "title": "VPN down" }))],
+//! )?;
+//! assert_eq!(out.stream_version, 1);
+//! store.close()?;
+//!
+//! // Everything is still there after a reopen.
+//! let store = SledStore::open(dir.path(), SledOptions { durability: Durability::Synced })?;
+//! assert_eq!(store.read_stream(&stream, 0, 100)?, out.recorded);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Durability
+//!
+//! Every caller states it in [`SledOptions`]; there is no default.
+//!
+//! - [`Durability::Synced`]: `append` and `save_checkpoint` return only after their data
+//!   is on stable storage. sled's own `flush` is not enough for that on Linux (it uses
+//!   `sync_file_range`, which does not persist the file's new length, and it never syncs
+//!   the files it writes large values to), so after sled's flush the store `fsync`s the
+//!   data file, each new or grown file beside it and in `blobs/`, and any directory whose
+//!   listing changed. Writers that commit at the same time share one such sync (group
+//!   commit): the first writer to wait syncs for everybody who committed before the sync
+//!   began, so throughput follows the disk's sync rate, not one sync per event.
+//! - [`Durability::Buffered`]: writes return once committed in memory. They reach the
+//!   disk when sled's background flusher writes them (every 500 ms, itself without a full
+//!   `fsync` guarantee), at [`SledStore::sync`], or at [`SledStore::close`]. A crash may
+//!   lose the writes since the last sync, but never leaves a partial batch or a gap: sled
+//!   recovers a prefix of its log, and every batch is one atomic sled transaction. For
+//!   simulations, tests and bulk imports that can be rerun.
+//!
+//! Snapshots are a cache and are never synced on their own; they reach the disk with the
+//! next synced write. Because sled's log is one sequence, a synced write also makes every
+//! write committed before it durable.
+//!
+//! A reader may see an event from the moment it is committed, a sync's duration before
+//! its `append` returns. If the process dies in between, the event may be lost, but so is
+//! everything written after it, since recovery keeps a prefix of the log.
+//!
+//! # Atomicity and positions
+//!
+//! An append is one sled transaction over four trees: the expected-version check, the
+//! events, the stream's index entries, its head, and the global position counter. Appends
+//! are serialised inside the store (sled locks the directory to one process), so global
+//! positions are assigned at commit, in commit order, without gaps.
+//!
+//! # Integrity
+//!
+//! Every stored value is a frame with a record format version, a record kind and a CRC-32
+//! of its content (see the layout below); every read checks it. The store's format key is
+//! checked at open ([`StoreError::UnsupportedFormat`] for another one), and so is the
+//! position counter against the last event. At [`SledStore::close`] the store writes a
+//! small marker file with its final position and write count; the next open compares them
+//! with what sled recovered, so a damaged log that sled would quietly cut short is reported
+//! as [`StoreError::Corrupt`] instead of losing the tail. (After a crash there is no
+//! marker, and a torn tail is indistinguishable from damage; sled keeps the intact prefix.)
+//!
+//! Errors are typed, never panics: a corrupt record is [`StoreError::Corrupt`], a store
+//! held by another process or another [`SledStore`] is [`StoreError::Locked`], and a
+//! database sled cannot open (sled panics on some damaged files) is
+//! [`StoreError::Corrupt`] naming the directory.
+//!
+//! # Storage layout
+//!
+//! In the directory: sled's files (`conf`, `db`, `snap.*`, `blobs/`), `casebook.lock`
+//! (held with an exclusive `flock` while open) and, while closed, `casebook.closed`.
+//!
+//! | tree | key | value (framed) |
+//! | --- | --- | --- |
+//! | `events` | global position, `u64` big endian | the envelope, binary (below) |
+//! | `streams` | stream id, `0x00`, version `u64` big endian | global position `u64` |
+//! | `heads` | stream id | current version `u64` |
+//! | `meta` | `format`, `position`, `generation` | `casebook-sled/1`, last position, write count |
+//! | `snapshots` | stream id | version, schema version, stream id, state |
+//! | `checkpoints` | name | position, name, state |
+//!
+//! A frame is: record format (1 byte, currently 1), record kind (1 byte), CRC-32 of the
+//! previous two bytes and the body (4 bytes, little endian), body. An envelope body holds
+//! position, version, event id, correlation id, optional causation id, recorded time
+//! (seconds and nanoseconds), schema version, then the text fields as `u32` length plus
+//! UTF-8: stream id, event type, actor, optional tenant, personal-data pointers, optional
+//! integrity hash and the payload's JSON as written.
+
+mod codec;
+mod durable;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use casebook_store::limits::{check_append, check_page};
+use casebook_store::{
+    AppendOutcome, Checkpoint, Envelope, EventStore, ExpectedVersion, NewEvent, Snapshot,
+    StoreError, StreamId,
+};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::codec::Kind;
+use crate::durable::{FileSyncer, GroupCommit};
+
+/// The storage format this build writes and reads, kept under `meta/format`.
+pub const STORAGE_FORMAT: &str = "casebook-sled/1";
+
+const LOCK_FILE: &str = "casebook.lock";
+const MARKER_FILE: &str = "casebook.closed";
+const KEY_FORMAT: &[u8] = b"format";
+const KEY_POSITION: &[u8] = b"position";
+const KEY_GENERATION: &[u8] = b"generation";
+
+/// When a write is acknowledged. There is no default: every caller states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// A write returns only after it is on stable storage (flush plus `fsync`, shared by
+    /// concurrent writers). Nothing acknowledged is lost in a crash or power cut.
+    Synced,
+    /// A write returns once committed in memory; it reaches stable storage at the next
+    /// [`SledStore::sync`], [`SledStore::close`] or background flush. A crash may lose
+    /// the latest acknowledged writes (whole batches, never part of one). For
+    /// simulations, tests and bulk imports that can be redone.
+    Buffered,
+}
+
+/// How to open a [`SledStore`]. Deliberately without `Default`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SledOptions {
+    /// When writes are acknowledged; see [`Durability`].
+    pub durability: Durability,
+}
+
+/// The trees of one store.
+struct Trees {
+    events: sled::Tree,
+    streams: sled::Tree,
+    heads: sled::Tree,
+    meta: sled::Tree,
+    snapshots: sled::Tree,
+    checkpoints: sled::Tree,
+}
+
+/// What only the (single, serialised) writer changes.
+struct Writer {
+    /// The last committed global position.
+    position: u64,
+    /// Count of committed appends and checkpoint saves, for the clean-close check.
+    generation: u64,
+}
+
+/// An [`EventStore`] in a local directory, on sled. See the [crate docs](crate) for
+/// durability, atomicity, integrity and the storage layout.
+///
+/// One `SledStore` per directory at a time, in one process: share it with `Arc` between
+/// threads. Dropping it closes it like [`SledStore::close`], ignoring errors.
+pub struct SledStore {
+    dir: PathBuf,
+    durability: Durability,
+    db: sled::Db,
+    trees: Trees,
+    writer: Mutex<Writer>,
+    /// Readers see positions up to here: every event at or below is fully committed.
+    visible: AtomicU64,
+    group: GroupCommit,
+    syncer: FileSyncer,
+    /// Serialises snapshot saves, so that "keep the newer" is one decision.
+    snapshot_lock: Mutex<()>,
+    closed: bool,
+    /// Held (with an exclusive flock) for as long as the store is open; dropped last.
+    _lock: File,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("dir", &self.dir)
+            .field("durability", &self.durability)
+            .field("head_position", &self.visible.load(Ordering::Acquire))
+            .finish_non_exhaustive()
+    }
+}
+
+impl SledStore {
+    /// Opens the store in `path`, creating the directory and an empty store if needed.
+    ///
+    /// # Errors
+    ///
+    /// - [`StoreError::Locked`] if another process or another `SledStore` in this process
+    ///   has the directory open.
+    /// - [`StoreError::UnsupportedFormat`] if the directory holds a store of another
+    ///   format, or a sled database that is not a Casebook store.
+    /// - [`StoreError::Corrupt`] if sled cannot open the database (including when it
+    ///   panics on damaged files), a stored counter fails its checks, or the store was
+    ///   closed cleanly at a later position than sled recovered.
+    /// - [`StoreError::Io`] for operating-system errors (permissions, disk full, ...).
+    pub fn open(path: impl AsRef<Path>, options: SledOptions) -> Result<SledStore, StoreError> {
+        let dir = path.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir)?;
+        let lock = take_lock(&dir)?;
+        let marker = read_marker(&dir)?;
+        let db = open_sled(&dir)?;
+        let tree = |name: &str| -> Result<sled::Tree, StoreError> {
+            guarded(&format!("opening tree {name}"), || {
+                db.open_tree(name).map_err(|e| map_sled(&dir, e))
+            })
+        };
+        let trees = Trees {
+            events: tree("events")?,
+            streams: tree("streams")?,
+            heads: tree("heads")?,
+            meta: tree("meta")?,
+            snapshots: tree("snapshots")?,
+            checkpoints: tree("checkpoints")?,
+        };
+        let syncer = FileSyncer::new(&dir)?;
+        let (position, generation) = check_format_and_counters(&dir, &db, &trees)?;
+        if let Some((closed_position, closed_generation)) = marker {
+            if (closed_position, closed_generation) != (position, generation) {
+                return Err(StoreError::Corrupt {
+                    location: dir.display().to_string(),
+                    detail: format!(
+                        "the store was closed cleanly at position {closed_position} after \
+                         {closed_generation} writes, but the database holds position \
+                         {position} after {generation} writes: part of it was lost or damaged"
+                    ),
+                });
+            }
+        }
+        guarded("flush", || db.flush().map_err(|e| map_sled(&dir, e)))?;
+        syncer.sync()?;
+        // The marker vouches only for the state it was written in; from the first write
+        // on it would be stale, so it goes before anything can be written.
+        remove_marker(&dir)?;
+        Ok(SledStore {
+            durability: options.durability,
+            db,
+            trees,
+            writer: Mutex::new(Writer {
+                position,
+                generation,
+            }),
+            visible: AtomicU64::new(position),
+            group: GroupCommit::new(),
+            syncer,
+            snapshot_lock: Mutex::new(()),
+            closed: false,
+            _lock: lock,
+            dir,
+        })
+    }
+
+    /// The directory the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The durability the store was opened with.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// Makes every write committed so far durable (flush and `fsync`), whatever the
+    /// store's [`Durability`]. With [`Durability::Buffered`] this is the way to set a
+    /// point from which nothing is lost, e.g. at the end of a bulk import.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] or [`StoreError::Backend`] if a flush or `fsync` fails; from
+    /// then on the store refuses writes.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let ticket = self.group.ticket();
+        self.group.wait_durable(ticket, || self.flush_and_fsync())
+    }
+
+    /// Syncs everything, records the final position for the next open's check, and
+    /// closes the store.
+    ///
+    /// # Errors
+    ///
+    /// As [`SledStore::sync`], and [`StoreError::Io`] if the marker cannot be written. The
+    /// store is closed either way; data acknowledged before stays durable.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), StoreError> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        self.group.check_healthy()?;
+        self.sync()?;
+        let writer = lock(&self.writer);
+        write_marker(&self.dir, writer.position, writer.generation)
+    }
+
+    fn flush_and_fsync(&self) -> Result<(), StoreError> {
+        guarded("flush", || self.db.flush().map_err(|e| self.sled_error(e)))?;
+        self.syncer.sync()
+    }
+
+    fn sled_error(&self, e: sled::Error) -> StoreError {
+        map_sled(&self.dir, e)
+    }
+
+    /// Waits until the write with `ticket` is durable, if the store is synced.
+    fn acknowledge(&self, ticket: u64) -> Result<(), StoreError> {
+        match self.durability {
+            Durability::Synced => self.group.wait_durable(ticket, || self.flush_and_fsync()),
+            Durability::Buffered => Ok(()),
+        }
+    }
+
+    fn read_event(&self, position: u64) -> Result<Option<Envelope>, StoreError> {
+        let key = codec::position_key(position);
+        match self.trees.events.get(key).map_err(|e| self.sled_error(e))? {
+            Some(bytes) => {
+                let env = codec::decode_envelope(&|| format!("events/{position}"), &bytes)?;
+                if env.global_position != position {
+                    return Err(StoreError::Corrupt {
+                        location: format!("events/{position}"),
+                        detail: format!(
+                            "the record says it is at position {}",
+                            env.global_position
+                        ),
+                    });
+                }
+                Ok(Some(env))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        // Errors cannot be returned from drop; callers who need them call `close`. Data
+        // acknowledged as durable is durable regardless.
+        let _ = self.shutdown();
+    }
+}
+
+impl EventStore for SledStore {
+    fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        check_append(stream.as_str(), &events)?;
+        self.group.check_healthy()?;
+        let mut writer = lock(&self.writer);
+        let head_key = stream.as_str().as_bytes();
+        let head_location = || format!("heads/{stream}");
+        let actual = guarded("reading a stream head", || {
+            match self
+                .trees
+                .heads
+                .get(head_key)
+                .map_err(|e| self.sled_error(e))?
+            {
+                Some(bytes) => codec::decode_u64(&head_location, Kind::Head, &bytes),
+                None => Ok(0),
+            }
+        })?;
+        if !expected.admits(actual) {
+            return Err(StoreError::Conflict {
+                stream: stream.to_string(),
+                expected,
+                actual,
+            });
+        }
+        let first_position = writer.position + 1;
+        let recorded: Vec<Envelope> = events
+            .into_iter()
+            .zip(0u64..)
+            .map(|(new, i)| {
+                Envelope::from_new(stream.clone(), actual + 1 + i, first_position + i, new)
+            })
+            .collect();
+        let count = recorded.len() as u64;
+        let last_position = writer.position + count;
+        let new_version = actual + count;
+        let generation = writer.generation + 1;
+        let rows: Vec<(u64, u64, Vec<u8>)> = recorded
+            .iter()
+            .map(|env| {
+                (
+                    env.global_position,
+                    env.stream_version,
+                    codec::encode_envelope(env),
+                )
+            })
+            .collect();
+        let head_value = codec::encode_u64(Kind::Head, new_version);
+        let position_value = codec::encode_u64(Kind::Meta, last_position);
+        let generation_value = codec::encode_u64(Kind::Meta, generation);
+        let t = &self.trees;
+        let result = guarded("an append transaction", || {
+            (&t.events, &t.streams, &t.heads, &t.meta)
+                .transaction(|(events, streams, heads, meta)| {
+                    // The version check again, inside the transaction: the writer lock
+                    // already makes it true, this makes the commit depend on it.
+                    let in_tx = match heads.get(head_key)? {
+                        Some(bytes) => codec::decode_u64(&head_location, Kind::Head, &bytes)
+                            .map_err(ConflictableTransactionError::Abort)?,
+                        None => 0,
+                    };
+                    if in_tx != actual {
+                        return Err(ConflictableTransactionError::Abort(StoreError::Conflict {
+                            stream: stream.to_string(),
+                            expected,
+                            actual: in_tx,
+                        }));
+                    }
+                    for (position, version, bytes) in &rows {
+                        events.insert(&codec::position_key(*position), bytes.as_slice())?;
+                        streams.insert(
+                            codec::index_key(stream, *version),
+                            codec::encode_u64(Kind::Index, *position),
+                        )?;
+                    }
+                    heads.insert(head_key, head_value.as_slice())?;
+                    meta.insert(KEY_POSITION, position_value.as_slice())?;
+                    meta.insert(KEY_GENERATION, generation_value.as_slice())?;
+                    Ok(())
+                })
+                .map_err(|e| match e {
+                    TransactionError::Abort(e) => e,
+                    TransactionError::Storage(e) => self.sled_error(e),
+                })
+        });
+        result?;
+        writer.position = last_position;
+        writer.generation = generation;
+        self.visible.store(last_position, Ordering::Release);
+        let ticket = self.group.ticket();
+        drop(writer);
+        self.acknowledge(ticket)?;
+        Ok(AppendOutcome {
+            recorded,
+            stream_version: new_version,
+        })
+    }
+
+    fn read_stream(
+        &self,
+        stream: &StreamId,
+        after: u64,
+        max_count: usize,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        check_page(max_count)?;
+        if max_count == 0 || after == u64::MAX {
+            return Ok(Vec::new());
+        }
+        let visible = self.visible.load(Ordering::Acquire);
+        let last = after.saturating_add(max_count as u64);
+        let from = codec::index_key(stream, after + 1);
+        let to = codec::index_key(stream, last);
+        guarded("reading a stream", || {
+            let mut out = Vec::with_capacity(max_count.min(1024));
+            for (expected_version, item) in (after + 1..).zip(self.trees.streams.range(from..=to)) {
+                let (key, value) = item.map_err(|e| self.sled_error(e))?;
+                let location = || format!("streams/{stream}/{expected_version}");
+                let version = key
+                    .len()
+                    .checked_sub(8)
+                    .and_then(|at| key.get(at..))
+                    .and_then(|tail| <[u8; 8]>::try_from(tail).ok())
+                    .map(u64::from_be_bytes);
+                if version != Some(expected_version) {
+                    return Err(StoreError::Corrupt {
+                        location: location(),
+                        detail: format!(
+                            "stream index jumps from version {} to {version:?}",
+                            expected_version - 1
+                        ),
+                    });
+                }
+                let position = codec::decode_u64(&location, Kind::Index, &value)?;
+                if position > visible {
+                    // Committed after this read began; the next read will see it.
+                    break;
+                }
+                let env = self
+                    .read_event(position)?
+                    .ok_or_else(|| StoreError::Corrupt {
+                        location: location(),
+                        detail: format!(
+                            "the index points to position {position}, which is missing"
+                        ),
+                    })?;
+                if env.stream_id != *stream || env.stream_version != expected_version {
+                    return Err(StoreError::Corrupt {
+                        location: location(),
+                        detail: format!(
+                            "the index points to position {position}, which holds {} version {}",
+                            env.stream_id, env.stream_version
+                        ),
+                    });
+                }
+                out.push(env);
+            }
+            Ok(out)
+        })
+    }
+
+    fn read_all(&self, after: u64, max_count: usize) -> Result<Vec<Envelope>, StoreError> {
+        check_page(max_count)?;
+        let visible = self.visible.load(Ordering::Acquire);
+        if max_count == 0 || after >= visible {
+            return Ok(Vec::new());
+        }
+        let last = after.saturating_add(max_count as u64).min(visible);
+        guarded("reading the log", || {
+            let mut out = Vec::with_capacity(max_count.min(1024));
+            let mut expected = after + 1;
+            let range = codec::position_key(after + 1)..=codec::position_key(last);
+            for item in self.trees.events.range(range) {
+                let (key, value) = item.map_err(|e| self.sled_error(e))?;
+                let key = <[u8; 8]>::try_from(key.as_ref())
+                    .ok()
+                    .map(u64::from_be_bytes);
+                if key != Some(expected) {
+                    return Err(StoreError::Corrupt {
+                        location: format!("events/{expected}"),
+                        detail: format!("the event is missing (next key: {key:?})"),
+                    });
+                }
+                let env = codec::decode_envelope(&|| format!("events/{expected}"), &value)?;
+                if env.global_position != expected {
+                    return Err(StoreError::Corrupt {
+                        location: format!("events/{expected}"),
+                        detail: format!(
+                            "the record says it is at position {}",
+                            env.global_position
+                        ),
+                    });
+                }
+                out.push(env);
+                expected += 1;
+            }
+            if expected <= last {
+                return Err(StoreError::Corrupt {
+                    location: format!("events/{expected}"),
+                    detail: format!("the event is missing below the head position {visible}"),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        guarded("reading a stream head", || {
+            match self
+                .trees
+                .heads
+                .get(stream.as_str().as_bytes())
+                .map_err(|e| self.sled_error(e))?
+            {
+                Some(bytes) => codec::decode_u64(&|| format!("heads/{stream}"), Kind::Head, &bytes),
+                None => Ok(0),
+            }
+        })
+    }
+
+    fn head_position(&self) -> Result<u64, StoreError> {
+        Ok(self.visible.load(Ordering::Acquire))
+    }
+
+    fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
+        guarded("reading a snapshot", || {
+            let location = || format!("snapshots/{stream}");
+            match self
+                .trees
+                .snapshots
+                .get(stream.as_str().as_bytes())
+                .map_err(|e| self.sled_error(e))?
+            {
+                Some(bytes) => {
+                    let snapshot = codec::decode_snapshot(&location, &bytes)?;
+                    if snapshot.stream_id != *stream {
+                        return Err(StoreError::Corrupt {
+                            location: location(),
+                            detail: format!("the snapshot is of {}", snapshot.stream_id),
+                        });
+                    }
+                    Ok(Some(snapshot))
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        self.group.check_healthy()?;
+        let _one_at_a_time = lock(&self.snapshot_lock);
+        let key = snapshot.stream_id.as_str().as_bytes();
+        guarded("saving a snapshot", || {
+            let stored = self
+                .trees
+                .snapshots
+                .get(key)
+                .map_err(|e| self.sled_error(e))?;
+            // A stored snapshot that fails its checks is a damaged cache entry: replacing
+            // it is the repair, so it does not block the save.
+            let newer = stored
+                .and_then(|bytes| codec::decode_snapshot(&|| String::new(), &bytes).ok())
+                .is_none_or(|old| old.version <= snapshot.version);
+            if newer {
+                self.trees
+                    .snapshots
+                    .insert(key, codec::encode_snapshot(snapshot))
+                    .map_err(|e| self.sled_error(e))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn clear_snapshots(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = lock(&self.snapshot_lock);
+        guarded("clearing snapshots", || {
+            self.trees.snapshots.clear().map_err(|e| self.sled_error(e))
+        })
+    }
+
+    fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
+        guarded("reading a checkpoint", || {
+            let location = || format!("checkpoints/{name}");
+            match self
+                .trees
+                .checkpoints
+                .get(name.as_bytes())
+                .map_err(|e| self.sled_error(e))?
+            {
+                Some(bytes) => {
+                    let checkpoint = codec::decode_checkpoint(&location, &bytes)?;
+                    if checkpoint.name != name {
+                        return Err(StoreError::Corrupt {
+                            location: location(),
+                            detail: format!("the checkpoint is named {:?}", checkpoint.name),
+                        });
+                    }
+                    Ok(Some(checkpoint))
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        self.group.check_healthy()?;
+        let mut writer = lock(&self.writer);
+        let generation = writer.generation + 1;
+        let value = codec::encode_checkpoint(checkpoint);
+        let generation_value = codec::encode_u64(Kind::Meta, generation);
+        let t = &self.trees;
+        guarded("saving a checkpoint", || {
+            (&t.checkpoints, &t.meta)
+                .transaction(|(checkpoints, meta)| {
+                    checkpoints.insert(checkpoint.name.as_bytes(), value.as_slice())?;
+                    meta.insert(KEY_GENERATION, generation_value.as_slice())?;
+                    Ok::<(), ConflictableTransactionError<StoreError>>(())
+                })
+                .map_err(|e| match e {
+                    TransactionError::Abort(e) => e,
+                    TransactionError::Storage(e) => self.sled_error(e),
+                })
+        })?;
+        writer.generation = generation;
+        let ticket = self.group.ticket();
+        drop(writer);
+        self.acknowledge(ticket)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while these locks are held except sled itself, which is caught and
+    // leaves the writer state untouched (it is updated only after a successful commit).
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs a sled operation, turning a panic inside sled into a typed error.
+fn guarded<T>(
+    what: &str,
+    operation: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(operation)) {
+        Ok(result) => result,
+        Err(panic) => Err(StoreError::Backend(format!(
+            "sled panicked during {what}: {}",
+            panic_message(panic.as_ref())
+        ))),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
+fn map_sled(dir: &Path, e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            StoreError::Locked(format!("{}: {io}", dir.display()))
+        }
+        sled::Error::Io(io) => StoreError::Io(io),
+        sled::Error::Corruption { at, .. } => StoreError::Corrupt {
+            location: format!("{} (sled {at:?})", dir.display()),
+            detail: "sled found a damaged log or page".into(),
+        },
+        other => StoreError::Backend(format!("sled: {other}")),
+    }
+}
+
+/// Takes the store's lock file, so that a second opener gets a typed error before sled
+/// is touched.
+fn take_lock(dir: &Path) -> Result<File, StoreError> {
+    use fs2::FileExt;
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(LOCK_FILE))?;
+    match file.try_lock_exclusive() {
+        Ok(()) => Ok(file),
+        Err(e) if e.kind() == fs2::lock_contended_error().kind() => Err(StoreError::Locked(
+            format!("{} is open in another process or SledStore", dir.display()),
+        )),
+        Err(e) => Err(StoreError::Io(e)),
+    }
+}
+
+fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new().path(dir);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())) {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => Err(match map_sled(dir, e) {
+            StoreError::Backend(detail) => StoreError::Corrupt {
+                location: dir.display().to_string(),
+                detail: format!("sled cannot open the database: {detail}"),
+            },
+            other => other,
+        }),
+        Err(panic) => Err(StoreError::Corrupt {
+            location: dir.display().to_string(),
+            detail: format!(
+                "sled panicked opening the database (its files are probably damaged): {}",
+                panic_message(panic.as_ref())
+            ),
+        }),
+    }
+}
+
+/// Checks the format key (writing it into a new, empty store) and the counters; returns
+/// the last position and the write count.
+fn check_format_and_counters(
+    dir: &Path,
+    db: &sled::Db,
+    trees: &Trees,
+) -> Result<(u64, u64), StoreError> {
+    guarded("checking the store format", || {
+        let sled_err = |e| map_sled(dir, e);
+        let meta_location = |key: &'static str| move || format!("meta/{key}");
+        match trees.meta.get(KEY_FORMAT).map_err(sled_err)? {
+            Some(bytes) => {
+                let body = codec::unframe(&meta_location("format"), Kind::Meta, &bytes)?;
+                if body != STORAGE_FORMAT.as_bytes() {
+                    return Err(StoreError::UnsupportedFormat {
+                        found: String::from_utf8_lossy(body).into_owned(),
+                        supported: STORAGE_FORMAT.into(),
+                    });
+                }
+            }
+            None => {
+                let mut names = Vec::new();
+                for name in db.tree_names() {
+                    let tree = db.open_tree(&name).map_err(sled_err)?;
+                    if !tree.is_empty() {
+                        names.push(String::from_utf8_lossy(&name).into_owned());
+                    }
+                }
+                if !names.is_empty() {
+                    return Err(StoreError::UnsupportedFormat {
+                        found: format!(
+                            "a sled database without a Casebook format key (non-empty trees: {})",
+                            names.join(", ")
+                        ),
+                        supported: STORAGE_FORMAT.into(),
+                    });
+                }
+                trees
+                    .meta
+                    .insert(
+                        KEY_FORMAT,
+                        codec::frame(Kind::Meta, STORAGE_FORMAT.as_bytes()),
+                    )
+                    .map_err(sled_err)?;
+            }
+        }
+        let counter = |key: &'static [u8], name: &'static str| -> Result<u64, StoreError> {
+            match trees.meta.get(key).map_err(sled_err)? {
+                Some(bytes) => codec::decode_u64(&meta_location(name), Kind::Meta, &bytes),
+                None => Ok(0),
+            }
+        };
+        let position = counter(KEY_POSITION, "position")?;
+        let generation = counter(KEY_GENERATION, "generation")?;
+        let last_key = trees.events.last().map_err(sled_err)?.map(|(key, _)| key);
+        let last = match last_key {
+            Some(key) => Some(
+                <[u8; 8]>::try_from(key.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        location: "events".into(),
+                        detail: format!("an event key has {} bytes instead of 8", key.len()),
+                    })?,
+            ),
+            None => None,
+        };
+        if last.unwrap_or(0) != position {
+            return Err(StoreError::Corrupt {
+                location: "meta/position".into(),
+                detail: format!(
+                    "the position counter is {position} but the last event is at {last:?}"
+                ),
+            });
+        }
+        Ok((position, generation))
+    })
+}
+
+fn read_marker(dir: &Path) -> Result<Option<(u64, u64)>, StoreError> {
+    let path = dir.join(MARKER_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let location = || path.display().to_string();
+    let body = codec::unframe(&location, Kind::Marker, &bytes)?;
+    match <[u8; 16]>::try_from(body) {
+        Ok(body) => {
+            let mut position = [0; 8];
+            let mut generation = [0; 8];
+            position.copy_from_slice(&body[..8]);
+            generation.copy_from_slice(&body[8..]);
+            Ok(Some((
+                u64::from_le_bytes(position),
+                u64::from_le_bytes(generation),
+            )))
+        }
+        Err(_) => Err(StoreError::Corrupt {
+            location: location(),
+            detail: format!("the marker has {} bytes instead of 16", body.len()),
+        }),
+    }
+}
+
+fn write_marker(dir: &Path, position: u64, generation: u64) -> Result<(), StoreError> {
+    let mut body = Vec::with_capacity(16);
+    body.extend_from_slice(&position.to_le_bytes());
+    body.extend_from_slice(&generation.to_le_bytes());
+    let temp = dir.join(format!("{MARKER_FILE}.tmp"));
+    std::fs::write(&temp, codec::frame(Kind::Marker, &body))?;
+    File::open(&temp)?.sync_all()?;
+    std::fs::rename(&temp, dir.join(MARKER_FILE))?;
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+fn remove_marker(dir: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(dir.join(MARKER_FILE)) {
+        Ok(()) => {
+            File::open(dir)?.sync_all()?;
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
