@@ -1,0 +1,1 @@
+SELECT position FROM log_head

@@ -1,0 +1,1 @@
+SELECT name, position, state FROM checkpoints WHERE name = $1

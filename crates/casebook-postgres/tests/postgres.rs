@@ -1,0 +1,673 @@
+//! Tests of the PostgreSQL adapter against a real server.
+//!
+//! They need `CASEBOOK_PG_URL` (for example `host=127.0.0.1 port=5432 user=postgres
+//! dbname=test`); without it each test says `skipped: CASEBOOK_PG_URL not set` and
+//! passes. Tests run in parallel in one database: each one works in a fresh schema of
+//! its own and drops it at the end.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use casebook_postgres::{PgOptions, PgStore, SCHEMA_VERSION};
+use casebook_store::conformance::{self, event};
+use casebook_store::{
+    read_stream_to_end_global, AppendOutcome, Checkpoint, Envelope, EventStore, ExpectedVersion,
+    NewEvent, Snapshot, StoreError, StreamId,
+};
+use chrono::{TimeZone, Utc};
+use postgres::{Client, NoTls};
+
+const URL_VAR: &str = "CASEBOOK_PG_URL";
+const ROLE_VAR: &str = "CASEBOOK_PG_ROLE";
+
+fn url() -> Option<String> {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            eprintln!("skipped: CASEBOOK_PG_URL not set");
+            None
+        }
+    }
+}
+
+fn admin(url: &str) -> Client {
+    Client::connect(url, NoTls).expect("admin connection")
+}
+
+/// A uniquely named schema, dropped (with everything in it) when this goes away.
+struct TestSchema {
+    url: String,
+    name: String,
+}
+
+impl TestSchema {
+    fn new(url: &str, tag: &str) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!("cbt_{tag}_{}_{n}_{nanos:x}", std::process::id());
+        assert!(
+            name.len() <= casebook_postgres::MAX_SCHEMA_NAME_BYTES,
+            "{name}"
+        );
+        TestSchema {
+            url: url.to_string(),
+            name,
+        }
+    }
+
+    fn options(&self) -> PgOptions {
+        PgOptions::new(&self.url, &self.name).unwrap()
+    }
+
+    fn open(&self) -> PgStore {
+        PgStore::open(self.options()).unwrap()
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = Client::connect(&self.url, NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
+        }
+    }
+}
+
+/// A store that drops its schema when dropped, for the conformance suite's factory.
+struct Scoped {
+    store: PgStore,
+    _schema: TestSchema,
+}
+
+impl EventStore for Scoped {
+    fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.store.append(stream, expected, events)
+    }
+    fn read_stream(
+        &self,
+        stream: &StreamId,
+        after: u64,
+        max_count: usize,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        self.store.read_stream(stream, after, max_count)
+    }
+    fn read_all(&self, after: u64, max_count: usize) -> Result<Vec<Envelope>, StoreError> {
+        self.store.read_all(after, max_count)
+    }
+    fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        self.store.stream_version(stream)
+    }
+    fn head_position(&self) -> Result<u64, StoreError> {
+        self.store.head_position()
+    }
+    fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
+        self.store.load_snapshot(stream)
+    }
+    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        self.store.save_snapshot(snapshot)
+    }
+    fn clear_snapshots(&self) -> Result<(), StoreError> {
+        self.store.clear_snapshots()
+    }
+    fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
+        self.store.load_checkpoint(name)
+    }
+    fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        self.store.save_checkpoint(checkpoint)
+    }
+}
+
+fn events(n: usize) -> Vec<NewEvent> {
+    (0..n)
+        .map(|i| event("Tested", serde_json::json!({ "i": i })))
+        .collect()
+}
+
+fn stream(name: &str) -> StreamId {
+    StreamId::new("test", name).unwrap()
+}
+
+/// Polls `check` until it yields a value. This waits for a condition in another session
+/// (a backend to block on a lock); the bound only turns a hang into a failure.
+fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < give_up, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn passes_the_conformance_suite() {
+    let Some(url) = url() else { return };
+    conformance::run_all(|| {
+        let schema = TestSchema::new(&url, "conf");
+        Scoped {
+            store: schema.open(),
+            _schema: schema,
+        }
+    });
+}
+
+#[test]
+fn a_refused_connection_is_unavailable() {
+    // Nothing listens on port 1; no server is needed for this test.
+    let options = PgOptions::new(
+        "host=127.0.0.1 port=1 user=postgres dbname=test",
+        "casebook",
+    )
+    .unwrap()
+    .connect_timeout(Duration::from_secs(2));
+    let err = PgStore::open(options).unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+}
+
+#[test]
+fn reopening_keeps_the_data_and_a_newer_schema_is_refused() {
+    let Some(url) = url() else { return };
+    let schema = TestSchema::new(&url, "ver");
+    {
+        let store = schema.open();
+        store
+            .append(&stream("a"), ExpectedVersion::NoStream, events(2))
+            .unwrap();
+    }
+    // Reopening applies nothing and loses nothing.
+    let store = schema.open();
+    assert_eq!(store.head_position().unwrap(), 2);
+    drop(store);
+    let mut c = admin(&url);
+    let applied: i64 = c
+        .query_one(
+            &format!("SELECT count(*) FROM \"{}\".schema_version", schema.name),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(applied, i64::from(SCHEMA_VERSION));
+
+    c.execute(
+        &format!(
+            "INSERT INTO \"{}\".schema_version (version) VALUES ($1)",
+            schema.name
+        ),
+        &[&(SCHEMA_VERSION + 1)],
+    )
+    .unwrap();
+    let err = PgStore::open(schema.options()).unwrap_err();
+    match err {
+        StoreError::UnsupportedFormat { found, .. } => {
+            assert!(found.contains(&(SCHEMA_VERSION + 1).to_string()), "{found}")
+        }
+        other => panic!("expected UnsupportedFormat, got {other}"),
+    }
+}
+
+#[test]
+fn stores_opened_at_once_on_a_fresh_schema_migrate_it_once() {
+    let Some(url) = url() else { return };
+    let schema = TestSchema::new(&url, "race");
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let schema = &schema;
+            scope.spawn(move || {
+                let store = schema.open();
+                store
+                    .append(
+                        &stream(&format!("s{t}")),
+                        ExpectedVersion::NoStream,
+                        events(1),
+                    )
+                    .unwrap();
+            });
+        }
+    });
+    let store = schema.open();
+    let positions: Vec<u64> = store
+        .read_all(0, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.global_position)
+        .collect();
+    assert_eq!(positions, vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn corrupt_rows_are_typed_errors() {
+    let Some(url) = url() else { return };
+    let schema = TestSchema::new(&url, "corrupt");
+    let store = schema.open();
+    let s = stream("c");
+    store
+        .append(&s, ExpectedVersion::NoStream, events(3))
+        .unwrap();
+    let mut c = admin(&url);
+    let table = format!("\"{}\".events", schema.name);
+    // Not JSON at all, checksum left as it was.
+    c.execute(
+        &format!("UPDATE {table} SET payload = '{{\"broken' WHERE global_position = 1"),
+        &[],
+    )
+    .unwrap();
+    for err in [
+        store.read_all(0, 10).unwrap_err(),
+        store.read_stream(&s, 0, 10).unwrap_err(),
+    ] {
+        match err {
+            StoreError::Corrupt { location, .. } => {
+                assert!(location.contains("global position 1"), "{location}")
+            }
+            other => panic!("expected Corrupt, got {other}"),
+        }
+    }
+    // Still JSON but not what was written: the checksum catches it.
+    c.execute(
+        &format!("UPDATE {table} SET payload = '{{\"i\": 99}}' WHERE global_position = 2"),
+        &[],
+    )
+    .unwrap();
+    let err = store.read_all(1, 10).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { detail, .. } if detail.contains("checksum")),
+        "{err}"
+    );
+    // A stream id that does not parse, and personal data that is not a JSON array.
+    c.execute(
+        &format!("UPDATE {table} SET stream_id = 'NoColon', personal_data = '{{' WHERE global_position = 3"),
+        &[],
+    )
+    .unwrap();
+    let err = store.read_all(2, 10).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    // The store itself is fine: the head and new appends work.
+    assert_eq!(store.head_position().unwrap(), 3);
+    store
+        .append(&stream("d"), ExpectedVersion::NoStream, events(1))
+        .unwrap();
+    assert_eq!(store.read_all(3, 10).unwrap().len(), 1);
+}
+
+/// Holds the `log_head` row lock in an open transaction of another session, so that an
+/// append blocks inside its transaction until this is released.
+fn hold_position_counter<'a>(client: &'a mut Client, schema: &str) -> postgres::Transaction<'a> {
+    let mut tx = client.transaction().unwrap();
+    tx.query(
+        &format!("SELECT position FROM \"{schema}\".log_head FOR UPDATE"),
+        &[],
+    )
+    .unwrap();
+    tx
+}
+
+#[test]
+fn a_statement_timeout_is_a_typed_error_and_writes_nothing() {
+    let Some(url) = url() else { return };
+    let schema = TestSchema::new(&url, "timeout");
+    let store = PgStore::open(
+        schema
+            .options()
+            .statement_timeout(Some(Duration::from_millis(200))),
+    )
+    .unwrap();
+    store
+        .append(&stream("warm"), ExpectedVersion::NoStream, events(2))
+        .unwrap();
+    let mut blocker = admin(&url);
+    let tx = hold_position_counter(&mut blocker, &schema.name);
+    // The append waits for the counter inside its transaction until the server cancels it.
+    let err = store
+        .append(&stream("t"), ExpectedVersion::NoStream, events(3))
+        .unwrap_err();
+    tx.rollback().unwrap();
+    assert!(
+        matches!(&err, StoreError::Unavailable(m) if m.contains("57014")),
+        "{err}"
+    );
+    assert_eq!(store.head_position().unwrap(), 2, "nothing half-written");
+    assert_eq!(store.stream_version(&stream("t")).unwrap(), 0);
+    let out = store
+        .append(&stream("t"), ExpectedVersion::NoStream, events(1))
+        .unwrap();
+    assert_eq!(out.recorded[0].global_position, 3, "no position burnt");
+}
+
+#[test]
+fn a_connection_killed_mid_append_is_unavailable_and_the_store_recovers() {
+    let Some(url) = url() else { return };
+    let schema = TestSchema::new(&url, "kill");
+    let app = format!("{}_app", schema.name);
+    let store = PgStore::open(schema.options().application_name(&app).max_connections(2)).unwrap();
+    store
+        .append(&stream("warm"), ExpectedVersion::NoStream, events(2))
+        .unwrap();
+    let mut blocker = admin(&url);
+    let tx = hold_position_counter(&mut blocker, &schema.name);
+    let mut killer = admin(&url);
+    let result = std::thread::scope(|scope| {
+        let appender =
+            scope.spawn(|| store.append(&stream("k"), ExpectedVersion::NoStream, events(3)));
+        // Find the appender's backend once it waits for the counter, inside its
+        // transaction with the stream row already written, and terminate it.
+        let pid: i32 = wait_until("the append to block on the counter", || {
+            assert!(!appender.is_finished(), "the append did not block");
+            killer
+                .query_opt(
+                    "SELECT pid FROM pg_stat_activity \
+                     WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                    &[&app],
+                )
+                .unwrap()
+                .map(|row| row.get(0))
+        });
+        let killed: bool = killer
+            .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+            .unwrap()
+            .get(0);
+        assert!(killed);
+        appender.join().unwrap()
+    });
+    tx.rollback().unwrap();
+    let err = result.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    // Not at all: no event, no stream row, no position.
+    assert_eq!(store.head_position().unwrap(), 2);
+    assert_eq!(store.stream_version(&stream("k")).unwrap(), 0);
+    assert_eq!(store.read_all(0, 10).unwrap().len(), 2);
+    // The broken connection was replaced; everything keeps working, gap-free.
+    let out = store
+        .append(&stream("k"), ExpectedVersion::NoStream, events(3))
+        .unwrap();
+    let positions: Vec<u64> = out.recorded.iter().map(|e| e.global_position).collect();
+    assert_eq!(positions, vec![3, 4, 5]);
+}
+
+#[test]
+fn idle_connections_killed_by_the_server_are_replaced() {
+    let Some(url) = url() else { return };
+    let schema = TestSchema::new(&url, "idle");
+    let app = format!("{}_app", schema.name);
+    let store = PgStore::open(schema.options().application_name(&app)).unwrap();
+    store
+        .append(&stream("a"), ExpectedVersion::NoStream, events(1))
+        .unwrap();
+    let mut killer = admin(&url);
+    let killed = killer
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .unwrap();
+    assert!(!killed.is_empty());
+    // A read on the dead connection is retried on a fresh one.
+    assert_eq!(store.read_all(0, 10).unwrap().len(), 1);
+    store
+        .append(&stream("a"), ExpectedVersion::Exact(1), events(1))
+        .unwrap();
+    assert_eq!(store.head_position().unwrap(), 2);
+}
+
+#[test]
+fn wait_for_events_wakes_on_append_and_times_out_quietly() {
+    let Some(url) = url() else { return };
+    let schema = TestSchema::new(&url, "wait");
+    let store = schema.open();
+    assert_eq!(
+        store.wait_for_events(0, Duration::from_millis(20)).unwrap(),
+        0,
+        "nothing to wait for: returns the head after the timeout"
+    );
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| store.wait_for_events(0, Duration::from_secs(60)));
+        store
+            .append(&stream("w"), ExpectedVersion::NoStream, events(2))
+            .unwrap();
+        assert_eq!(waiter.join().unwrap().unwrap(), 2);
+    });
+    // Already past `after`: returns at once.
+    assert_eq!(
+        store.wait_for_events(1, Duration::from_secs(60)).unwrap(),
+        2
+    );
+}
+
+#[test]
+fn more_threads_than_connections_share_the_pool() {
+    let Some(url) = url() else { return };
+    let schema = TestSchema::new(&url, "pool");
+    let store = PgStore::open(schema.options().max_connections(2)).unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let store = &store;
+            scope.spawn(move || {
+                let s = stream(&format!("p{t}"));
+                for i in 0..10 {
+                    store
+                        .append(&s, ExpectedVersion::Exact(i), events(1))
+                        .unwrap();
+                    store.read_stream(&s, 0, 100).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(store.head_position().unwrap(), 80);
+}
+
+#[test]
+fn bad_appends_are_typed_errors_and_timestamps_round_trip() {
+    let Some(url) = url() else { return };
+    let schema = TestSchema::new(&url, "bad");
+    let store = schema.open();
+    let s = stream("b");
+    let mut first = events(1);
+    first[0].recorded_at = Utc.timestamp_opt(1_767_225_600, 123_456_789).unwrap();
+    let out = store
+        .append(&s, ExpectedVersion::NoStream, first.clone())
+        .unwrap();
+    let read = store.read_stream(&s, 0, 10).unwrap();
+    assert_eq!(read, out.recorded);
+    assert_eq!(
+        read[0].recorded_at, first[0].recorded_at,
+        "nanoseconds kept"
+    );
+
+    // An event id already recorded.
+    let mut again = events(2);
+    again[1].event_id = first[0].event_id;
+    let err = store
+        .append(&s, ExpectedVersion::Exact(1), again)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidAppend { .. }), "{err}");
+
+    // A NUL in the actor, which PostgreSQL text cannot hold.
+    let mut nul = events(1);
+    nul[0].actor = "member:\u{0}".into();
+    let err = store
+        .append(&s, ExpectedVersion::Exact(1), nul)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidAppend { .. }), "{err}");
+
+    // An expected version no stream can have.
+    let err = store
+        .append(&s, ExpectedVersion::Exact(u64::MAX), events(1))
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+
+    assert_eq!(store.head_position().unwrap(), 1, "nothing written");
+    let out = store
+        .append(&s, ExpectedVersion::Exact(1), events(1))
+        .unwrap();
+    assert_eq!(out.recorded[0].global_position, 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// Several processes: 4 writers and 2 subscribers on one store.
+
+const MULTI_TEST: &str = "four_writer_and_two_subscriber_processes_agree_on_one_gap_free_order";
+const WRITERS: usize = 4;
+const APPENDS_PER_WRITER: usize = 60;
+
+fn batch_size(i: usize) -> usize {
+    1 + i % 3
+}
+
+fn events_per_writer() -> usize {
+    (0..APPENDS_PER_WRITER).map(batch_size).sum()
+}
+
+#[test]
+fn four_writer_and_two_subscriber_processes_agree_on_one_gap_free_order() {
+    if let Ok(role) = std::env::var(ROLE_VAR) {
+        return run_child(&role);
+    }
+    let Some(url) = url() else { return };
+    let schema = TestSchema::new(&url, "multi");
+    let store = schema.open();
+    let dir = tempfile::tempdir().unwrap();
+    let total = WRITERS * events_per_writer();
+    let exe = std::env::current_exe().unwrap();
+    let spawn = |role: &str, id: usize| {
+        Command::new(&exe)
+            .args([MULTI_TEST, "--exact", "--nocapture", "--test-threads=1"])
+            .env(ROLE_VAR, role)
+            .env("CASEBOOK_PG_SCHEMA", &schema.name)
+            .env("CASEBOOK_PG_ID", id.to_string())
+            .env("CASEBOOK_PG_TOTAL", total.to_string())
+            .env("CASEBOOK_PG_OUT", dir.path().join(format!("{role}-{id}")))
+            // The harness's chatter; a failing child still reports on stderr.
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut children: Vec<_> = (0..2).map(|id| spawn("subscriber", id)).collect();
+    children.extend((0..WRITERS).map(|id| spawn("writer", id)));
+    for mut child in children {
+        let status = child.wait().unwrap();
+        assert!(status.success(), "a child process failed: {status}");
+    }
+
+    let log = read_stream_to_end_global(&store).unwrap();
+    let order: Vec<String> = log
+        .iter()
+        .map(|e| format!("{} {}", e.global_position, e.event_id))
+        .collect();
+    assert_eq!(
+        log.iter().map(|e| e.global_position).collect::<Vec<_>>(),
+        (1..=total as u64).collect::<Vec<_>>(),
+        "positions are gap-free"
+    );
+    let mut written = Vec::new();
+    for id in 0..WRITERS {
+        let text = std::fs::read_to_string(dir.path().join(format!("writer-{id}"))).unwrap();
+        written.extend(text.lines().map(str::to_string));
+    }
+    let written_set: BTreeSet<&String> = written.iter().collect();
+    assert_eq!(written.len(), total);
+    assert_eq!(written_set.len(), total, "every written id is distinct");
+    let logged: BTreeSet<String> = log.iter().map(|e| e.event_id.to_string()).collect();
+    assert_eq!(
+        logged,
+        written.iter().cloned().collect::<BTreeSet<_>>(),
+        "the log holds exactly the written events"
+    );
+    for id in 0..2 {
+        let text = std::fs::read_to_string(dir.path().join(format!("subscriber-{id}"))).unwrap();
+        let seen: Vec<String> = text.lines().map(str::to_string).collect();
+        assert_eq!(
+            seen, order,
+            "subscriber {id} saw every event once, in the global order"
+        );
+    }
+}
+
+fn child_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("child process needs {name}"))
+}
+
+fn run_child(role: &str) {
+    let url = child_env(URL_VAR);
+    let schema = child_env("CASEBOOK_PG_SCHEMA");
+    let id: usize = child_env("CASEBOOK_PG_ID").parse().unwrap();
+    let total: u64 = child_env("CASEBOOK_PG_TOTAL").parse().unwrap();
+    let out = child_env("CASEBOOK_PG_OUT");
+    let store = PgStore::open(
+        PgOptions::new(&url, &schema)
+            .unwrap()
+            .max_connections(2)
+            .poll_interval(Duration::from_millis(200)),
+    )
+    .unwrap();
+    let mut lines = String::new();
+    match role {
+        "writer" => {
+            let mut versions = [0u64; 4];
+            for i in 0..APPENDS_PER_WRITER {
+                // `event` numbers ids per process; other processes write too.
+                let mut batch = events(batch_size(i));
+                for e in &mut batch {
+                    e.event_id = uuid::Uuid::now_v7();
+                }
+                let ids: Vec<String> = batch.iter().map(|e| e.event_id.to_string()).collect();
+                if i % 5 == 0 {
+                    // A stream every writer appends to: conflicts, retried.
+                    let shared = stream("shared");
+                    loop {
+                        let v = store.stream_version(&shared).unwrap();
+                        match store.append(&shared, ExpectedVersion::Exact(v), batch.clone()) {
+                            Ok(_) => break,
+                            Err(e) if e.is_conflict() => continue,
+                            Err(e) => panic!("writer {id}: {e}"),
+                        }
+                    }
+                } else {
+                    let k = i % 4;
+                    let s = stream(&format!("w{id}-{k}"));
+                    let outcome = store
+                        .append(&s, ExpectedVersion::Exact(versions[k]), batch)
+                        .unwrap();
+                    versions[k] = outcome.stream_version;
+                }
+                for line in ids {
+                    lines.push_str(&line);
+                    lines.push('\n');
+                }
+            }
+        }
+        "subscriber" => {
+            let give_up = Instant::now() + Duration::from_secs(120);
+            let mut last = 0u64;
+            while last < total {
+                let page = store.read_all(last, 7).unwrap();
+                if page.is_empty() {
+                    assert!(Instant::now() < give_up, "subscriber {id} stuck at {last}");
+                    store.wait_for_events(last, Duration::from_secs(5)).unwrap();
+                    continue;
+                }
+                for e in page {
+                    assert_eq!(
+                        e.global_position,
+                        last + 1,
+                        "subscriber {id} found a gap after {last}"
+                    );
+                    last = e.global_position;
+                    lines.push_str(&format!("{} {}\n", e.global_position, e.event_id));
+                }
+            }
+        }
+        other => panic!("unknown role {other}"),
+    }
+    std::fs::write(out, lines).unwrap();
+}
