@@ -1,0 +1,27 @@
+//! The pure domain of Casebook.
+//!
+//! Commands in, events or a [`Rejection`] out. Each aggregate is a pair of pure functions,
+//! [`Aggregate::decide`] and [`Aggregate::evolve`]; time, identity and the directory come
+//! in through [`Context`]. Nothing here does I/O, reads a clock or draws random numbers:
+//! that is the engine's job (`casebook` crate).
+//!
+//! - [`directory`]: members, roles, customer organisations (domain.md §1).
+//! - [`ticket`]: the customer ticket lifecycle (domain.md §2).
+//! - [`roles`]: roles, actors, principals and permissions.
+//! - Service-level keys ([`Severity`], [`CustomerTier`], [`CaseKind`]) come from
+//!   `casebook-sla`, the pure SLA arithmetic crate, and are re-exported here.
+
+pub mod aggregate;
+pub mod directory;
+pub mod ids;
+pub mod rejection;
+pub mod roles;
+pub mod ticket;
+
+pub use aggregate::{fold, Aggregate, Context, DeskSettings, DomainCommand, DomainEvent};
+pub use casebook_sla::{CaseKind, CustomerTier, Severity};
+pub use directory::{CustomerOrg, DeskId, Directory, DirectoryCommand, DirectoryEvent, Member};
+pub use ids::{DrillId, IncidentId, MemberId, OrgId, PlanId, RuleId, TicketId};
+pub use rejection::{Rejection, Rule};
+pub use roles::{Actor, Permission, Principal, Role};
+pub use ticket::{Stage, Ticket, TicketCommand, TicketEvent};
