@@ -1,0 +1,2 @@
+//! The casebook CLI. Under construction.
+fn main() {}
