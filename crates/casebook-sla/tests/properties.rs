@@ -272,3 +272,70 @@ proptest! {
         prop_assert_eq!(status.state == ClockState::Breached, now > status.deadline);
     }
 }
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Pause,
+    Resume,
+    Stop,
+    Reopen,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Queries use only facts recorded by `now`: a clock with later facts answers about
+    /// an earlier instant exactly as the clock that had only the facts up to then.
+    #[test]
+    fn status_as_of_an_earlier_instant_ignores_later_facts(
+        case in case(),
+        start in 0i64..10 * 1440,
+        target in 1i64..1500,
+        steps in prop::collection::vec((prop::sample::select(&[Op::Pause, Op::Resume, Op::Stop, Op::Reopen][..]), 0i64..1500), 1..8),
+        probe in 0.0f64..1.0,
+    ) {
+        let cal = &case.calendar;
+        let ladder = WarningLadder::from_fractions(&[0.5, 0.8]).unwrap_or_default();
+        let mut t = at(&case, start);
+        let mut clock = TargetClock::start(t, TimeDelta::minutes(target), ladder).unwrap_or_else(|e| panic!("{e}"));
+        // Snapshots of the clock after each accepted fact, with the instant it applied.
+        let mut history = vec![(t, clock.clone())];
+        for (op, gap) in steps {
+            t += TimeDelta::minutes(gap);
+            let mut next = clock.clone();
+            let applied = match op {
+                Op::Pause => next.pause(t),
+                Op::Resume => next.resume(t),
+                Op::Stop => next.stop(t),
+                Op::Reopen => next.reopen(t),
+            };
+            if applied.is_ok() {
+                clock = next;
+                history.push((t, clock.clone()));
+            } else {
+                // A refused transition leaves the clock unchanged.
+                prop_assert_eq!(&next, &clock);
+            }
+        }
+        for pair in history.windows(2) {
+            if let [(from, earlier), (to, _)] = pair {
+                let span = to.signed_duration_since(*from).num_minutes();
+                if span == 0 {
+                    continue;
+                }
+                let now = *from + TimeDelta::minutes(((span as f64) * probe) as i64);
+                let now = now.min(*to - TimeDelta::seconds(1));
+                prop_assert_eq!(
+                    earlier.status(cal, now).ok(),
+                    clock.status(cal, now).ok(),
+                    "as of {}", now
+                );
+                prop_assert_eq!(
+                    earlier.due_alerts(cal, now).ok(),
+                    clock.due_alerts(cal, now).ok(),
+                    "as of {}", now
+                );
+            }
+        }
+    }
+}
