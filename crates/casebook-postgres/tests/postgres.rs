@@ -445,6 +445,33 @@ fn wait_for_events_wakes_on_append_and_times_out_quietly() {
 }
 
 #[test]
+fn wait_for_events_falls_back_to_polling_when_no_notification_comes() {
+    let Some(url) = url() else { return };
+    let schema = TestSchema::new(&url, "poll");
+    let store = PgStore::open(schema.options().poll_interval(Duration::from_millis(20))).unwrap();
+    let mut other = admin(&url);
+    other
+        .batch_execute(&format!("SET search_path TO \"{}\"", schema.name))
+        .unwrap();
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| store.wait_for_events(0, Duration::from_secs(60)));
+        // An append that notifies another channel: only polling can see it.
+        other
+            .execute(
+                "SELECT * FROM append_events('test:silent', -1, 'elsewhere',
+                    ARRAY[gen_random_uuid()], ARRAY['Silent'], ARRAY[1::bigint],
+                    ARRAY[now()], ARRAY[0], ARRAY['member:x'], ARRAY[NULL::text],
+                    ARRAY[gen_random_uuid()], ARRAY[NULL::uuid], ARRAY['{}'], ARRAY['[]'],
+                    ARRAY[$1::bigint])",
+                &[&i64::from(crc32fast::hash(b"{}"))],
+            )
+            .unwrap();
+        assert_eq!(waiter.join().unwrap().unwrap(), 1);
+    });
+    assert_eq!(store.read_all(0, 10).unwrap()[0].event_type, "Silent");
+}
+
+#[test]
 fn more_threads_than_connections_share_the_pool() {
     let Some(url) = url() else { return };
     let schema = TestSchema::new(&url, "pool");
