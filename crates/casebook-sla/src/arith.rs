@@ -30,7 +30,8 @@
 //! and answers [`DeadlineError::BeyondHorizon`] if the deadline lies further (a
 //! calendar with only a few extra working days, or a very long target on a very sparse
 //! calendar). It can never hang. A target of 365 business days (the policy limit) fits
-//! within the horizon for any calendar with at least 24 working hours a week.
+//! within the horizon for any calendar with at least 24 working hours a week (fewer
+//! holidays permitting).
 
 use std::ops::ControlFlow;
 

@@ -73,7 +73,7 @@ pub enum ClockError {
         /// The last instant already recorded.
         last: DateTime<Utc>,
     },
-    /// Pause or stop on a clock that is already paused / stopped, as the variant says.
+    /// Pause on a clock that is already paused.
     #[error("the clock is already paused")]
     AlreadyPaused,
     /// Resume on a clock that is not paused.
