@@ -6,8 +6,10 @@
 //! [`crate::PgOptions::max_connections`]; a caller beyond that waits on a condition
 //! variable up to the checkout timeout. A lease hands its connection back when dropped,
 //! unless the connection broke while leased (dropped by the server, terminated by an
-//! administrator, a socket error): then it is closed and forgotten, and the next caller
-//! opens a fresh one. That is how the store keeps working after a connection dies.
+//! administrator, a socket error): then it is closed and forgotten together with every
+//! idle connection (a dead session usually means a restarted server, so the idle ones are
+//! probably dead too), and later callers open fresh ones. That is how the store keeps
+//! working after connections die.
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -203,12 +205,22 @@ impl Drop for Lease<'_> {
         let Some(conn) = self.conn.take() else { return };
         let usable = !self.broken && !conn.client.is_closed();
         let mut state = self.pool.lock();
-        if usable {
+        let stale = if usable {
             state.idle.push(conn);
+            Vec::new()
         } else {
-            state.open = state.open.saturating_sub(1);
-        }
+            // A dead connection usually means the server restarted or an administrator
+            // terminated sessions: the idle ones are likely dead too, and handing them
+            // out would fail the next callers one by one. Close them all; fresh ones are
+            // opened on demand.
+            let mut stale = std::mem::take(&mut state.idle);
+            state.open = state.open.saturating_sub(1 + stale.len());
+            stale.push(conn);
+            stale
+        };
         drop(state);
-        self.pool.returned.notify_one();
+        // Closing sends a goodbye on each socket; do it outside the lock.
+        drop(stale);
+        self.pool.returned.notify_all();
     }
 }

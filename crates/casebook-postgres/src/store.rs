@@ -79,7 +79,9 @@ impl PgStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Unavailable`] if the server cannot be reached; backend errors.
+    /// [`StoreError::Unavailable`] if the server cannot be reached or the connection
+    /// dropped while waiting (the broken connection is replaced: calling again is the
+    /// way to resume); backend errors.
     pub fn wait_for_events(&self, after: u64, timeout: Duration) -> Result<u64, StoreError> {
         let deadline = Instant::now() + timeout;
         let listen = format!("LISTEN \"{}\"", self.options().channel());
