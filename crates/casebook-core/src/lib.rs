@@ -8,6 +8,7 @@
 //! - [`directory`]: members, roles, customer organisations (domain.md §1).
 //! - [`ticket`]: the customer ticket lifecycle (domain.md §2).
 //! - [`roles`]: roles, actors, principals and permissions.
+//! - [`service_levels`]: SLA policy versions and recorded SLA alerts as events (§6).
 //! - Service-level keys ([`Severity`], [`CustomerTier`], [`CaseKind`]) come from
 //!   `casebook-sla`, the pure SLA arithmetic crate, and are re-exported here.
 
@@ -16,6 +17,7 @@ pub mod directory;
 pub mod ids;
 pub mod rejection;
 pub mod roles;
+pub mod service_levels;
 pub mod ticket;
 
 pub use aggregate::{fold, Aggregate, Context, DeskSettings, DomainCommand, DomainEvent};
@@ -24,4 +26,8 @@ pub use directory::{CustomerOrg, DeskId, Directory, DirectoryCommand, DirectoryE
 pub use ids::{DrillId, IncidentId, MemberId, OrgId, PlanId, RuleId, TicketId};
 pub use rejection::{Rejection, Rule};
 pub use roles::{Actor, Permission, Principal, Role};
+pub use service_levels::{
+    ServiceLevels, ServiceLevelsCommand, ServiceLevelsEvent, SlaAlert, SlaAlertCommand,
+    SlaAlertEvent, SlaAlerts,
+};
 pub use ticket::{Stage, Ticket, TicketCommand, TicketEvent};

@@ -1,1 +1,16 @@
-//! Read models. Under construction.
+//! Read models of Casebook: pure folds over the event log ([`casebook_store::Envelope`]s
+//! in global order), checkpointed in the store.
+//!
+//! - [`sla`]: the service-level view ([`SlaView`]): per open case and target the
+//!   deadline, business time left and state; the board (at risk and breached first);
+//!   every breach; compliance; and the "what if" replay under a proposed policy.
+//!
+//! A read model never writes events and never reads the machine's clock: every query
+//! that depends on time takes its `now`.
+
+pub mod sla;
+
+pub use sla::{
+    what_if, BoardFilter, BoardPage, BoardRow, Breach, CaseSla, Compliance, Outcome, Page, SlaView,
+    SlaViewError, TargetCompliance, TargetStatus, WhatIfReport, SLA_CHECKPOINT,
+};

@@ -1,0 +1,1242 @@
+//! The service-level view (domain.md §6): a pure fold over the event log.
+//!
+//! # What it folds
+//!
+//! - `directory` events: each customer organisation's tier.
+//! - `service_levels` events: the [`PolicyBook`] of published policy versions.
+//! - `ticket` events: one [`CaseSla`] per ticket with a [`TargetClock`] per target.
+//! - `sla` events: the warnings and breaches the deadline scheduler recorded.
+//!
+//! Every other stream kind is ignored. Incidents are not folded yet: core has no
+//! incident events so far. The extension point is [`SlaView::apply`]'s match on the
+//! stream kind: an `incident` arm would open a [`CaseSla`] with
+//! [`CaseKind::Incident`], treat the acknowledgement as the first response and each
+//! progress report as a next-update restart, exactly as the ticket arm does with
+//! triage and customer-visible notes.
+//!
+//! # Rules (and the choices this view makes where domain.md is silent)
+//!
+//! - **Policy**: the version in force at the moment the case was opened (its
+//!   `TicketOpened` envelope's recorded time), with the customer's tier at that
+//!   moment. The case keeps that version for life, so publishing a new version never
+//!   changes a running case. A case opened before any policy has no clocks.
+//! - **Severity before triage**: a ticket has no severity until triage. Its clocks run
+//!   from opening under the `medium` row; triage retargets from the original start
+//!   (like a severity change), so the choice only matters between opening and triage.
+//! - **First response** stops at the first customer-visible response by staff:
+//!   triage, a customer-visible staff note, an information request. Internal notes do
+//!   not count. Its stop starts the next-update clock.
+//! - **Next update** restarts (new cycle) at every later customer-visible staff
+//!   update and stops at resolution; a reopen starts a new cycle.
+//! - **Resolution** runs from opening to `VerificationPassed`. Waiting on the customer
+//!   (`InfoRequested` → `CustomerReplied`) pauses it; only resolution pauses.
+//!   `CustomerRejected` or `Reopened` within the policy's reopen window resumes the
+//!   same cycle (the stopped stretch counts as paused); outside it a new cycle starts.
+//! - **Severity change** retargets every clock from its original start, keeping the
+//!   pauses. A target the new severity's row does not have is dropped.
+//! - **Closing or withdrawal** ends tracking: the case leaves the board; its outcomes
+//!   and breaches stay.
+//!
+//! # Breaches and outcomes
+//!
+//! Each target cycle that ends (stop or restart) leaves an [`Outcome`] (met or
+//! breached, at the computed deadline). A [`Breach`] is kept when the scheduler records
+//! one or when a cycle ends late; once kept, it is never removed (a later retarget does
+//! not silently rewrite what was reported).
+//!
+//! # The board index
+//!
+//! Open cases with a running clock are indexed by their nearest deadline and by their
+//! earliest warning instant (`BTreeSet<(instant, case)>`). At `now`, the cases at risk
+//! or breached are exactly those whose earliest warning is at or before `now`: a prefix
+//! of the warning index. The board lists them first (by deadline), then walks the
+//! deadline index for the rest, then the cases with nothing running (paused, or all
+//! targets stopped). A page costs O(at-risk cases + page), not a scan of every case.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::str::FromStr;
+
+use casebook_core::{
+    DirectoryEvent, MemberId, OrgId, ServiceLevels, ServiceLevelsEvent, SlaAlertEvent, TicketEvent,
+    TicketId,
+};
+use casebook_sla::{
+    AlertKind, Calendar, CaseKind, ClockState, ClockStatus, CustomerTier, PolicyBook, Severity,
+    SlaPolicy, TargetClock, TargetKind,
+};
+use casebook_store::{Checkpoint, Envelope, EventStore, Payload, StoreError};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The checkpoint name the view saves itself under.
+pub const SLA_CHECKPOINT: &str = "sla-view";
+
+/// Version of the checkpointed state's encoding; a checkpoint of another version is
+/// ignored and the view rebuilt from zero.
+const STATE_VERSION: u32 = 1;
+
+/// The severity a ticket's clocks run under before triage.
+const UNTRIAGED: Severity = Severity::Medium;
+
+/// Why the view could not advance. The view is unchanged past the last good event.
+#[derive(Debug, thiserror::Error)]
+pub enum SlaViewError {
+    /// Reading the log or saving the checkpoint failed.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// A recorded event of a stream kind the view folds does not decode.
+    #[error("event at position {position} ({stream} {event_type}) does not decode: {detail}")]
+    Decode {
+        /// Its global position.
+        position: u64,
+        /// Its stream.
+        stream: String,
+        /// Its type.
+        event_type: String,
+        /// What serde said.
+        detail: String,
+    },
+}
+
+/// How one target cycle of a case ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The target.
+    pub target: TargetKind,
+    /// The cycle.
+    pub cycle: u32,
+    /// The deadline in force when it ended.
+    pub deadline: DateTime<Utc>,
+    /// When it ended.
+    pub ended_at: DateTime<Utc>,
+    /// Whether it ended at or before the deadline.
+    pub met: bool,
+}
+
+/// A breach, kept for reporting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breach {
+    /// The case.
+    pub case: TicketId,
+    /// The customer.
+    pub org: OrgId,
+    /// The target.
+    pub target: TargetKind,
+    /// The cycle.
+    pub cycle: u32,
+    /// The deadline that was missed: the instant the breach is dated at.
+    pub due_at: DateTime<Utc>,
+}
+
+/// The service-level state of one case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseSla {
+    /// The case.
+    pub case: TicketId,
+    /// Ticket or incident.
+    pub kind: CaseKind,
+    /// The customer organisation.
+    pub org: OrgId,
+    /// Its tier when the case opened.
+    pub tier: CustomerTier,
+    /// Current severity (`medium` until triage).
+    pub severity: Severity,
+    /// Whether triaged.
+    pub triaged: bool,
+    /// The policy version in force when it opened, if any.
+    pub policy_version: Option<u32>,
+    /// When it opened.
+    pub opened_at: DateTime<Utc>,
+    /// Owner.
+    pub owner: Option<MemberId>,
+    /// Team.
+    pub team: Option<String>,
+    /// Tracked: not closed or withdrawn.
+    pub open: bool,
+    /// Withdrawn (tracking ended without an outcome).
+    pub withdrawn: bool,
+    /// Whether the first response happened.
+    pub responded: bool,
+    /// Since when it waits on the customer.
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// When verification last passed (resolution), until a reopen.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Since when it waits for the customer's confirmation (stage Confirm).
+    pub confirm_since: Option<DateTime<Utc>>,
+    /// The clocks, one per target the policy sets.
+    pub clocks: BTreeMap<TargetKind, TargetClock>,
+    /// The alerts the scheduler recorded: (target, cycle, kind).
+    pub recorded: BTreeSet<(TargetKind, u32, AlertKind)>,
+    /// Ended target cycles.
+    pub outcomes: Vec<Outcome>,
+    /// Breaches, kept.
+    pub breaches: Vec<Breach>,
+}
+
+/// One target's answers at a query's `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetStatus {
+    /// The target.
+    pub target: TargetKind,
+    /// Deadline, time left, state.
+    pub status: ClockStatus,
+}
+
+/// One case on the board.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardRow {
+    /// The case.
+    pub case: TicketId,
+    /// Ticket or incident.
+    pub kind: CaseKind,
+    /// The customer.
+    pub org: OrgId,
+    /// Owner.
+    pub owner: Option<MemberId>,
+    /// Team.
+    pub team: Option<String>,
+    /// Severity.
+    pub severity: Severity,
+    /// Policy version.
+    pub policy_version: Option<u32>,
+    /// The most urgent state among its targets (breached before at risk before
+    /// running before paused before met).
+    pub state: Option<ClockState>,
+    /// The nearest deadline of a running (or breached) target, if any.
+    pub nearest_deadline: Option<DateTime<Utc>>,
+    /// Every target's status.
+    pub targets: Vec<TargetStatus>,
+}
+
+/// Which cases a board query lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BoardFilter {
+    /// Only this customer's cases.
+    pub customer: Option<OrgId>,
+    /// Only this team's cases.
+    pub team: Option<String>,
+    /// Only this owner's cases.
+    pub owner: Option<MemberId>,
+}
+
+impl BoardFilter {
+    fn matches(&self, case: &CaseSla) -> bool {
+        self.customer.as_ref().is_none_or(|c| *c == case.org)
+            && self
+                .team
+                .as_ref()
+                .is_none_or(|t| case.team.as_ref() == Some(t))
+            && self
+                .owner
+                .as_ref()
+                .is_none_or(|o| case.owner.as_ref() == Some(o))
+    }
+}
+
+/// A page of a board query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Rows to skip.
+    pub offset: usize,
+    /// Most rows to return.
+    pub limit: usize,
+}
+
+impl Page {
+    /// The first `limit` rows.
+    pub fn first(limit: usize) -> Page {
+        Page { offset: 0, limit }
+    }
+}
+
+/// A page of the board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardPage {
+    /// The rows: at risk or breached first (by nearest deadline), then running cases by
+    /// nearest deadline, then cases with nothing running.
+    pub rows: Vec<BoardRow>,
+    /// The next page, if there are more rows.
+    pub next: Option<Page>,
+    /// The log position the view was computed at.
+    pub position: u64,
+    /// The instant the board was computed for.
+    pub now: DateTime<Utc>,
+}
+
+/// Met and breached counts of one target kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetCompliance {
+    /// Cycles that ended on time.
+    pub met: u64,
+    /// Cycles that ended late, or are still open past their deadline.
+    pub breached: u64,
+}
+
+impl TargetCompliance {
+    /// met ÷ (met + breached), or `None` when nothing counted.
+    pub fn ratio(&self) -> Option<f64> {
+        let total = self.met + self.breached;
+        // Counts stay far below 2^53, so the conversion is exact.
+        #[allow(clippy::cast_precision_loss)]
+        (total > 0).then(|| self.met as f64 / total as f64)
+    }
+}
+
+/// Compliance per target kind over a period.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compliance {
+    /// Per target kind (every kind present, possibly with zero counts).
+    pub targets: BTreeMap<TargetKind, TargetCompliance>,
+}
+
+/// The answer of [`what_if`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhatIfReport {
+    /// Period start (inclusive).
+    pub from: DateTime<Utc>,
+    /// Period end (exclusive).
+    pub to: DateTime<Utc>,
+    /// Under the policies actually in force.
+    pub actual: Compliance,
+    /// Under the proposed policy.
+    pub proposed: Compliance,
+}
+
+/// The derived board index; rebuilt from the cases when a checkpoint is restored.
+#[derive(Debug, Clone, Default)]
+struct BoardIndex {
+    by_deadline: BTreeSet<(DateTime<Utc>, TicketId)>,
+    by_warning: BTreeSet<(DateTime<Utc>, TicketId)>,
+    /// Open, tracked, nothing running.
+    quiet: BTreeSet<TicketId>,
+    /// The key each case is indexed under: `Some(None)` quiet, `Some(Some(..))`
+    /// running; absent when not on the board.
+    keys: HashMap<TicketId, Option<IndexKey>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IndexKey {
+    deadline: DateTime<Utc>,
+    warn: DateTime<Utc>,
+}
+
+impl BoardIndex {
+    fn set(&mut self, case: TicketId, key: Option<Option<IndexKey>>) {
+        match self.keys.remove(&case) {
+            Some(Some(old)) => {
+                self.by_deadline.remove(&(old.deadline, case));
+                self.by_warning.remove(&(old.warn, case));
+            }
+            Some(None) => {
+                self.quiet.remove(&case);
+            }
+            None => {}
+        }
+        let Some(key) = key else { return };
+        match key {
+            Some(k) => {
+                self.by_deadline.insert((k.deadline, case));
+                self.by_warning.insert((k.warn, case));
+            }
+            None => {
+                self.quiet.insert(case);
+            }
+        }
+        self.keys.insert(case, key);
+    }
+}
+
+/// The checkpointed part of the view.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct SlaState {
+    position: u64,
+    tiers: BTreeMap<OrgId, CustomerTier>,
+    policies: PolicyBook,
+    cases: BTreeMap<TicketId, CaseSla>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    version: u32,
+    state: SlaState,
+}
+
+/// The service-level view: see the [module docs](self).
+///
+/// # Example
+///
+/// ```
+/// use casebook_projections::{BoardFilter, Page, SlaView};
+/// use casebook_store::MemoryStore;
+/// use chrono::Utc;
+///
+/// let store = MemoryStore::new();
+/// let mut view = SlaView::build(&store)?;
+/// let board = view.board(Utc::now(), &BoardFilter::default(), Page::first(50));
+/// assert!(board.rows.is_empty());
+/// view.save_checkpoint(&store)?;
+/// let resumed = SlaView::resume(&store)?;
+/// assert_eq!(resumed.position(), view.position());
+/// # Ok::<(), casebook_projections::SlaViewError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SlaView {
+    state: SlaState,
+    index: BoardIndex,
+    /// For "what if": every case runs under this policy instead of the book's.
+    proposed: Option<SlaPolicy>,
+}
+
+impl PartialEq for SlaView {
+    /// Two views are equal when their folded states are (the index is derived).
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state && self.proposed == other.proposed
+    }
+}
+
+fn decode_err(envelope: &Envelope, e: &serde_json::Error) -> SlaViewError {
+    SlaViewError::Decode {
+        position: envelope.global_position,
+        stream: envelope.stream_id.to_string(),
+        event_type: envelope.event_type.clone(),
+        detail: e.to_string(),
+    }
+}
+
+impl SlaView {
+    /// An empty view at position 0.
+    pub fn new() -> SlaView {
+        SlaView::default()
+    }
+
+    /// An empty view in which every case runs under `policy`, whatever the book says
+    /// (for [`what_if`]).
+    pub fn with_proposed_policy(policy: SlaPolicy) -> SlaView {
+        SlaView {
+            proposed: Some(policy),
+            ..SlaView::default()
+        }
+    }
+
+    /// Builds the view from the start of the log to its head.
+    ///
+    /// # Errors
+    ///
+    /// [`SlaViewError`] on a storage or decode failure.
+    pub fn build<S: EventStore + ?Sized>(store: &S) -> Result<SlaView, SlaViewError> {
+        let mut view = SlaView::new();
+        view.catch_up(store)?;
+        Ok(view)
+    }
+
+    /// The view from its saved checkpoint (or from zero if there is none, or it was
+    /// written by another encoding), caught up to the head of the log.
+    ///
+    /// # Errors
+    ///
+    /// [`SlaViewError`] on a storage or decode failure.
+    pub fn resume<S: EventStore + ?Sized>(store: &S) -> Result<SlaView, SlaViewError> {
+        let mut view = SlaView::from_checkpoint(store)?.unwrap_or_default();
+        view.catch_up(store)?;
+        Ok(view)
+    }
+
+    /// The view as saved in the checkpoint, not caught up; `None` if there is no
+    /// usable checkpoint.
+    ///
+    /// # Errors
+    ///
+    /// [`SlaViewError::Store`] if the checkpoint cannot be read.
+    pub fn from_checkpoint<S: EventStore + ?Sized>(
+        store: &S,
+    ) -> Result<Option<SlaView>, SlaViewError> {
+        let Some(checkpoint) = store.load_checkpoint(SLA_CHECKPOINT)? else {
+            return Ok(None);
+        };
+        // A checkpoint is a cache of the fold: one that does not decode is rebuilt, not
+        // trusted.
+        let Ok(saved) = checkpoint.state.decode::<Saved>() else {
+            return Ok(None);
+        };
+        if saved.version != STATE_VERSION || saved.state.position != checkpoint.position {
+            return Ok(None);
+        }
+        let mut view = SlaView {
+            state: saved.state,
+            ..SlaView::default()
+        };
+        view.reindex_all();
+        Ok(Some(view))
+    }
+
+    /// Saves the view's state and position as the checkpoint [`SLA_CHECKPOINT`].
+    ///
+    /// # Errors
+    ///
+    /// [`SlaViewError::Store`] if encoding or saving fails.
+    pub fn save_checkpoint<S: EventStore + ?Sized>(&self, store: &S) -> Result<(), SlaViewError> {
+        let state = Payload::encode(&Saved {
+            version: STATE_VERSION,
+            state: self.state.clone(),
+        })?;
+        store.save_checkpoint(&Checkpoint {
+            name: SLA_CHECKPOINT.to_owned(),
+            position: self.state.position,
+            state,
+        })?;
+        Ok(())
+    }
+
+    /// Folds every event after the view's position up to the head of the log.
+    /// Returns how many events were read.
+    ///
+    /// # Errors
+    ///
+    /// [`SlaViewError`] on a storage or decode failure; the view keeps every event
+    /// folded before it.
+    pub fn catch_up<S: EventStore + ?Sized>(&mut self, store: &S) -> Result<usize, SlaViewError> {
+        self.catch_up_while(store, |_| true)
+    }
+
+    /// Builds the view of the log up to and including global position `position`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SlaView::build`].
+    pub fn at_position<S: EventStore + ?Sized>(
+        store: &S,
+        position: u64,
+    ) -> Result<SlaView, SlaViewError> {
+        let mut view = SlaView::new();
+        view.catch_up_while(store, |e| e.global_position <= position)?;
+        Ok(view)
+    }
+
+    /// Builds the view of the log as it was at `instant`: every event recorded at or
+    /// before it (the prefix of the log up to the first event recorded later).
+    ///
+    /// # Errors
+    ///
+    /// As [`SlaView::build`].
+    pub fn as_of<S: EventStore + ?Sized>(
+        store: &S,
+        instant: DateTime<Utc>,
+    ) -> Result<SlaView, SlaViewError> {
+        let mut view = SlaView::new();
+        view.catch_up_while(store, |e| e.recorded_at <= instant)?;
+        Ok(view)
+    }
+
+    fn catch_up_while<S: EventStore + ?Sized>(
+        &mut self,
+        store: &S,
+        mut take: impl FnMut(&Envelope) -> bool,
+    ) -> Result<usize, SlaViewError> {
+        let mut read = 0;
+        loop {
+            let page = store.read_all(self.state.position, casebook_store::limits::MAX_PAGE)?;
+            let full = page.len() == casebook_store::limits::MAX_PAGE;
+            for envelope in &page {
+                if !take(envelope) {
+                    return Ok(read);
+                }
+                self.apply(envelope)?;
+                read += 1;
+            }
+            if !full || page.is_empty() {
+                return Ok(read);
+            }
+        }
+    }
+
+    /// The global position of the last event folded.
+    pub fn position(&self) -> u64 {
+        self.state.position
+    }
+
+    /// The policy book folded so far.
+    pub fn policies(&self) -> &PolicyBook {
+        &self.state.policies
+    }
+
+    /// Every case tracked so far (open and closed), by id.
+    pub fn cases(&self) -> impl Iterator<Item = &CaseSla> {
+        self.state.cases.values()
+    }
+
+    /// One case's service-level state.
+    pub fn case(&self, case: TicketId) -> Option<&CaseSla> {
+        self.state.cases.get(&case)
+    }
+
+    /// The policy a case runs under.
+    pub fn policy_of(&self, case: &CaseSla) -> Option<&SlaPolicy> {
+        policy_for(&self.state.policies, self.proposed.as_ref(), case)
+    }
+
+    /// Folds one envelope. Envelopes at or before the view's position are skipped, so
+    /// delivering an event twice changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`SlaViewError::Decode`] if an event of a folded stream kind does not decode;
+    /// the view is unchanged.
+    pub fn apply(&mut self, envelope: &Envelope) -> Result<(), SlaViewError> {
+        if envelope.global_position <= self.state.position {
+            return Ok(());
+        }
+        let at = envelope.recorded_at;
+        match envelope.stream_kind() {
+            "directory" => {
+                let event: DirectoryEvent = envelope
+                    .payload
+                    .decode()
+                    .map_err(|e| decode_err(envelope, &e))?;
+                match event {
+                    DirectoryEvent::CustomerRegistered { org, tier, .. }
+                    | DirectoryEvent::CustomerTierChanged { org, to: tier, .. } => {
+                        self.state.tiers.insert(org, tier);
+                    }
+                    _ => {}
+                }
+            }
+            "service_levels" => {
+                let event: ServiceLevelsEvent = envelope
+                    .payload
+                    .decode()
+                    .map_err(|e| decode_err(envelope, &e))?;
+                ServiceLevels::apply(&mut self.state.policies, &event);
+            }
+            "ticket" => {
+                let event: TicketEvent = envelope
+                    .payload
+                    .decode()
+                    .map_err(|e| decode_err(envelope, &e))?;
+                let case = match &event {
+                    TicketEvent::Opened { ticket, .. } => Some(*ticket),
+                    _ => TicketId::from_str(envelope.stream_id.local_id()).ok(),
+                };
+                if let Some(case) = case {
+                    self.apply_ticket(case, &event, at);
+                    self.reindex(case);
+                }
+            }
+            "sla" => {
+                let event: SlaAlertEvent = envelope
+                    .payload
+                    .decode()
+                    .map_err(|e| decode_err(envelope, &e))?;
+                if let Ok(case) = TicketId::from_str(envelope.stream_id.local_id()) {
+                    if let Some(c) = self.state.cases.get_mut(&case) {
+                        let alert = event.alert();
+                        c.recorded.insert(alert.key());
+                        if let SlaAlertEvent::BreachRecorded(a) = &event {
+                            c.keep_breach(a.target, a.cycle, a.due_at);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.state.position = envelope.global_position;
+        Ok(())
+    }
+
+    fn apply_ticket(&mut self, case: TicketId, event: &TicketEvent, at: DateTime<Utc>) {
+        let SlaState {
+            tiers,
+            policies,
+            cases,
+            ..
+        } = &mut self.state;
+        if let TicketEvent::Opened { details, .. } = event {
+            if cases.contains_key(&case) {
+                return;
+            }
+            let Some(&tier) = tiers.get(&details.org) else {
+                return;
+            };
+            let policy = self.proposed.as_ref().or_else(|| policies.in_force_at(at));
+            let mut c = CaseSla {
+                case,
+                kind: CaseKind::Ticket,
+                org: details.org.clone(),
+                tier,
+                severity: UNTRIAGED,
+                triaged: false,
+                policy_version: policy.map(SlaPolicy::version),
+                opened_at: at,
+                owner: None,
+                team: None,
+                open: true,
+                withdrawn: false,
+                responded: false,
+                waiting_since: None,
+                resolved_at: None,
+                confirm_since: None,
+                clocks: BTreeMap::new(),
+                recorded: BTreeSet::new(),
+                outcomes: Vec::new(),
+                breaches: Vec::new(),
+            };
+            if let Some(p) = policy {
+                for kind in [TargetKind::FirstResponse, TargetKind::Resolution] {
+                    c.start_clock(p, kind, at);
+                }
+            }
+            cases.insert(case, c);
+            return;
+        }
+        let Some(c) = cases.get_mut(&case) else {
+            return;
+        };
+        let Some(policy) = policy_for(policies, self.proposed.as_ref(), c) else {
+            // No policy: only the facts the board filters on.
+            c.apply_untimed(event);
+            return;
+        };
+        c.apply_timed(policy, event, at);
+    }
+
+    fn reindex(&mut self, case: TicketId) {
+        let key = self.state.cases.get(&case).and_then(|c| {
+            c.open.then(|| {
+                policy_for(&self.state.policies, self.proposed.as_ref(), c)
+                    .and_then(|p| c.index_key(p.calendar()))
+            })
+        });
+        self.index.set(case, key);
+    }
+
+    fn reindex_all(&mut self) {
+        self.index = BoardIndex::default();
+        let ids: Vec<TicketId> = self.state.cases.keys().copied().collect();
+        for id in ids {
+            self.reindex(id);
+        }
+    }
+
+    /// The board at `now`: open cases, at risk or breached first (by nearest
+    /// deadline), then the other running cases by nearest deadline, then cases with
+    /// nothing running; filtered and paged. Answered from the deadline and warning
+    /// indexes (see the [module docs](self)).
+    ///
+    /// Ask with `now` at or after the last folded event's time; for an earlier
+    /// instant build the view with [`SlaView::as_of`].
+    pub fn board(&self, now: DateTime<Utc>, filter: &BoardFilter, page: Page) -> BoardPage {
+        let matching = |id: &TicketId| {
+            self.state
+                .cases
+                .get(id)
+                .filter(|c| filter.matches(c))
+                .map(|c| (*id, c))
+        };
+        let mut urgent: Vec<(DateTime<Utc>, TicketId)> = self
+            .index
+            .by_warning
+            .iter()
+            .take_while(|(warn, _)| *warn <= now)
+            .filter_map(|(_, id)| {
+                let key = self.index.keys.get(id).copied().flatten()?;
+                matching(id).map(|_| (key.deadline, *id))
+            })
+            .collect();
+        urgent.sort_unstable();
+        let running = self.index.by_deadline.iter().filter(|(_, id)| {
+            self.index
+                .keys
+                .get(id)
+                .copied()
+                .flatten()
+                .is_some_and(|k| k.warn > now)
+        });
+        let ordered = urgent
+            .iter()
+            .map(|(_, id)| *id)
+            .chain(running.map(|(_, id)| *id))
+            .chain(self.index.quiet.iter().copied())
+            .filter_map(|id| matching(&id));
+        let mut rows = Vec::with_capacity(page.limit.min(1_000));
+        let mut more = false;
+        for (_, c) in ordered.skip(page.offset) {
+            if rows.len() == page.limit {
+                more = true;
+                break;
+            }
+            rows.push(self.row(c, now));
+        }
+        BoardPage {
+            next: more.then(|| Page {
+                offset: page.offset.saturating_add(page.limit),
+                limit: page.limit,
+            }),
+            rows,
+            position: self.state.position,
+            now,
+        }
+    }
+
+    /// Every open case on the board at `now`, computed by scanning every case and
+    /// sorting: the reference the indexed [`SlaView::board`] is tested (and
+    /// benchmarked) against.
+    pub fn board_by_scan(
+        &self,
+        now: DateTime<Utc>,
+        filter: &BoardFilter,
+        page: Page,
+    ) -> Vec<BoardRow> {
+        let mut keyed: Vec<(ScanKey, &CaseSla)> = self
+            .state
+            .cases
+            .values()
+            .filter(|c| c.open && filter.matches(c))
+            .filter_map(|c| {
+                let policy = self.policy_of(c)?;
+                let key = c.index_key(policy.calendar());
+                let group = match key {
+                    Some(k) if k.warn <= now => 0,
+                    Some(_) => 1,
+                    None => 2,
+                };
+                // Quiet cases go by id, like the index's quiet set.
+                let deadline = key.filter(|_| group < 2).map(|k| k.deadline);
+                Some(((group, deadline, c.case), c))
+            })
+            .collect();
+        keyed.sort_unstable_by_key(|(key, _)| *key);
+        keyed
+            .into_iter()
+            .skip(page.offset)
+            .take(page.limit)
+            .map(|(_, c)| self.row(c, now))
+            .collect()
+    }
+
+    /// One case's row at `now`, if the view knows the case.
+    pub fn case_status(&self, case: TicketId, now: DateTime<Utc>) -> Option<BoardRow> {
+        self.state.cases.get(&case).map(|c| self.row(c, now))
+    }
+
+    fn row(&self, c: &CaseSla, now: DateTime<Utc>) -> BoardRow {
+        let calendar = self.policy_of(c).map(SlaPolicy::calendar);
+        let targets: Vec<TargetStatus> = calendar
+            .map(|cal| {
+                c.clocks
+                    .iter()
+                    .filter_map(|(&target, clock)| {
+                        clock
+                            .status(cal, now)
+                            .ok()
+                            .map(|status| TargetStatus { target, status })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let state = targets.iter().map(|t| t.status.state).min();
+        let nearest_deadline = self
+            .index
+            .keys
+            .get(&c.case)
+            .copied()
+            .flatten()
+            .map(|k| k.deadline);
+        BoardRow {
+            case: c.case,
+            kind: c.kind,
+            org: c.org.clone(),
+            owner: c.owner.clone(),
+            team: c.team.clone(),
+            severity: c.severity,
+            policy_version: c.policy_version,
+            state,
+            nearest_deadline,
+            targets,
+        }
+    }
+
+    /// Every breach kept so far, by due instant then case.
+    pub fn breaches(&self) -> Vec<Breach> {
+        let mut all: Vec<Breach> = self
+            .state
+            .cases
+            .values()
+            .flat_map(|c| c.breaches.iter().cloned())
+            .collect();
+        all.sort_by(|a, b| {
+            (a.due_at, a.case, a.target, a.cycle).cmp(&(b.due_at, b.case, b.target, b.cycle))
+        });
+        all
+    }
+
+    /// Compliance per target kind over `[from, to)`: each target cycle that ended in
+    /// the period counts as met or breached; a cycle still running (or paused) whose
+    /// deadline fell in the period and had passed by `to` counts as breached. Build the
+    /// view [`as_of`](SlaView::as_of) `to` for a closed period.
+    pub fn compliance(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Compliance {
+        let mut result = Compliance::default();
+        for kind in TargetKind::ALL {
+            result.targets.insert(*kind, TargetCompliance::default());
+        }
+        for c in self.state.cases.values() {
+            for o in &c.outcomes {
+                if o.ended_at >= from && o.ended_at < to {
+                    let t = result.targets.entry(o.target).or_default();
+                    if o.met {
+                        t.met += 1;
+                    } else {
+                        t.breached += 1;
+                    }
+                }
+            }
+            if !c.open {
+                continue;
+            }
+            let Some(policy) = self.policy_of(c) else {
+                continue;
+            };
+            for (&target, clock) in &c.clocks {
+                if clock.stopped_at().is_some() {
+                    continue;
+                }
+                if let Ok(status) = clock.status(policy.calendar(), to) {
+                    if status.state == ClockState::Breached
+                        && status.deadline >= from
+                        && status.deadline < to
+                    {
+                        result.targets.entry(target).or_default().breached += 1;
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+/// The order of a full scan: (group, deadline, case).
+type ScanKey = (u8, Option<DateTime<Utc>>, TicketId);
+
+fn policy_for<'a>(
+    book: &'a PolicyBook,
+    proposed: Option<&'a SlaPolicy>,
+    case: &CaseSla,
+) -> Option<&'a SlaPolicy> {
+    match proposed {
+        Some(p) => Some(p),
+        None => case.policy_version.and_then(|v| book.version(v)),
+    }
+}
+
+impl CaseSla {
+    fn target_of(&self, policy: &SlaPolicy, kind: TargetKind) -> Option<chrono::TimeDelta> {
+        policy.target(self.kind, self.tier, self.severity, kind)
+    }
+
+    fn start_clock(&mut self, policy: &SlaPolicy, kind: TargetKind, at: DateTime<Utc>) {
+        if let Some(target) = self.target_of(policy, kind) {
+            if let Ok(clock) = TargetClock::start(at, target, policy.warnings().clone()) {
+                self.clocks.insert(kind, clock);
+            }
+        }
+    }
+
+    fn keep_breach(&mut self, target: TargetKind, cycle: u32, due_at: DateTime<Utc>) {
+        if !self
+            .breaches
+            .iter()
+            .any(|b| b.target == target && b.cycle == cycle)
+        {
+            self.breaches.push(Breach {
+                case: self.case,
+                org: self.org.clone(),
+                target,
+                cycle,
+                due_at,
+            });
+        }
+    }
+
+    /// Records how the (just stopped) cycle of `target` ended.
+    fn record_outcome(&mut self, calendar: &Calendar, target: TargetKind, at: DateTime<Utc>) {
+        let Some(clock) = self.clocks.get(&target) else {
+            return;
+        };
+        let Ok(status) = clock.status(calendar, at) else {
+            return;
+        };
+        let outcome = Outcome {
+            target,
+            cycle: status.cycle,
+            deadline: status.deadline,
+            ended_at: at,
+            met: status.state != ClockState::Breached,
+        };
+        match self
+            .outcomes
+            .iter_mut()
+            .find(|o| o.target == target && o.cycle == outcome.cycle)
+        {
+            Some(existing) => *existing = outcome,
+            None => self.outcomes.push(outcome),
+        }
+        if !outcome.met {
+            self.keep_breach(target, outcome.cycle, outcome.deadline);
+        }
+    }
+
+    /// Stops a target's clock at `at` and records the outcome.
+    fn stop(&mut self, calendar: &Calendar, target: TargetKind, at: DateTime<Utc>) {
+        let stopped = self
+            .clocks
+            .get_mut(&target)
+            .is_some_and(|c| c.stop(at).is_ok());
+        if stopped {
+            self.record_outcome(calendar, target, at);
+        }
+    }
+
+    /// A customer-visible response or update by staff.
+    fn customer_update(&mut self, policy: &SlaPolicy, at: DateTime<Utc>) {
+        let calendar = policy.calendar();
+        if !self.responded {
+            self.responded = true;
+            self.stop(calendar, TargetKind::FirstResponse, at);
+            if self.resolved_at.is_none() {
+                self.start_clock(policy, TargetKind::NextUpdate, at);
+            }
+            return;
+        }
+        let running = self
+            .clocks
+            .get(&TargetKind::NextUpdate)
+            .is_some_and(|c| c.stopped_at().is_none());
+        if running {
+            self.stop(calendar, TargetKind::NextUpdate, at);
+            if let Some(clock) = self.clocks.get_mut(&TargetKind::NextUpdate) {
+                let _restart_refused_only_out_of_order = clock.restart(at);
+            }
+        }
+    }
+
+    /// Recomputes every clock under the current severity's row, from its original
+    /// start, keeping pauses; starts clocks the new row adds.
+    fn retarget(&mut self, policy: &SlaPolicy, at: DateTime<Utc>) {
+        for kind in TargetKind::ALL {
+            match (self.target_of(policy, *kind), self.clocks.get_mut(kind)) {
+                (Some(target), Some(clock)) => {
+                    let _target_was_validated_by_the_policy = clock.retarget(target);
+                }
+                (None, Some(_)) => {
+                    self.clocks.remove(kind);
+                }
+                (Some(_), None) => {
+                    let start = match kind {
+                        TargetKind::FirstResponse if !self.responded => Some(self.opened_at),
+                        TargetKind::Resolution if self.resolved_at.is_none() => {
+                            Some(self.opened_at)
+                        }
+                        TargetKind::NextUpdate if self.responded && self.resolved_at.is_none() => {
+                            Some(at)
+                        }
+                        _ => None,
+                    };
+                    if let Some(start) = start {
+                        self.start_clock(policy, *kind, start);
+                        if *kind == TargetKind::Resolution {
+                            if let (Some(since), Some(clock)) =
+                                (self.waiting_since, self.clocks.get_mut(kind))
+                            {
+                                let _pause_refused_only_out_of_order = clock.pause(since);
+                            }
+                        }
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+    }
+
+    fn apply_untimed(&mut self, event: &TicketEvent) {
+        match event {
+            TicketEvent::Assigned { owner, team } => {
+                self.owner = Some(owner.clone());
+                self.team = Some(team.clone());
+            }
+            TicketEvent::Triaged { severity, .. } => {
+                self.severity = *severity;
+                self.triaged = true;
+            }
+            TicketEvent::SeverityChanged { to, .. } => self.severity = *to,
+            TicketEvent::Closed { .. } | TicketEvent::Withdrawn { .. } => self.open = false,
+            TicketEvent::Reopened { .. } => self.open = true,
+            _ => {}
+        }
+    }
+
+    fn apply_timed(&mut self, policy: &SlaPolicy, event: &TicketEvent, at: DateTime<Utc>) {
+        let calendar = policy.calendar();
+        match event {
+            TicketEvent::Opened { .. } => {}
+            TicketEvent::Triaged { severity, .. } => {
+                self.severity = *severity;
+                self.triaged = true;
+                self.retarget(policy, at);
+                self.customer_update(policy, at);
+            }
+            TicketEvent::SeverityChanged { to, .. } => {
+                self.severity = *to;
+                self.retarget(policy, at);
+            }
+            TicketEvent::NoteAdded {
+                customer_visible: true,
+                by_staff: true,
+                ..
+            } => self.customer_update(policy, at),
+            TicketEvent::InfoRequested { .. } => {
+                self.customer_update(policy, at);
+                self.waiting_since = Some(at);
+                if let Some(clock) = self.clocks.get_mut(&TargetKind::Resolution) {
+                    let _pause_refused_when_stopped_or_paused = clock.pause(at);
+                }
+            }
+            TicketEvent::CustomerReplied { .. } => {
+                self.waiting_since = None;
+                if let Some(clock) = self.clocks.get_mut(&TargetKind::Resolution) {
+                    let _resume_refused_when_not_paused = clock.resume(at);
+                }
+            }
+            TicketEvent::VerificationPassed { .. } => {
+                // Delivering the fix answers the customer; it ends (rather than
+                // restarts) the next-update cycle.
+                if !self.responded {
+                    self.responded = true;
+                    self.stop(calendar, TargetKind::FirstResponse, at);
+                }
+                self.waiting_since = None;
+                self.stop(calendar, TargetKind::Resolution, at);
+                self.stop(calendar, TargetKind::NextUpdate, at);
+                self.resolved_at = Some(at);
+                self.confirm_since = Some(at);
+            }
+            TicketEvent::CustomerRejected { .. } | TicketEvent::Reopened { .. } => {
+                self.reopen(policy, at);
+            }
+            TicketEvent::CustomerConfirmed { .. } | TicketEvent::ConfirmationExpired { .. } => {
+                self.confirm_since = None;
+            }
+            TicketEvent::Closed { .. } => {
+                self.open = false;
+                self.confirm_since = None;
+                self.waiting_since = None;
+            }
+            TicketEvent::Withdrawn { .. } => {
+                self.open = false;
+                self.withdrawn = true;
+                self.waiting_since = None;
+                self.clocks.clear();
+            }
+            TicketEvent::Assigned { owner, team } => {
+                self.owner = Some(owner.clone());
+                self.team = Some(team.clone());
+            }
+            _ => {}
+        }
+    }
+
+    fn reopen(&mut self, policy: &SlaPolicy, at: DateTime<Utc>) {
+        self.open = true;
+        self.confirm_since = None;
+        if self.withdrawn {
+            // Tracking ended at the withdrawal; a reopened withdrawn ticket starts over.
+            self.withdrawn = false;
+            self.responded = true;
+            self.start_clock(policy, TargetKind::Resolution, at);
+            self.start_clock(policy, TargetKind::NextUpdate, at);
+            return;
+        }
+        let resolved_at = self.resolved_at.take();
+        if let Some(clock) = self.clocks.get_mut(&TargetKind::Resolution) {
+            let within = resolved_at.is_some_and(|r| policy.within_reopen_window(r, at));
+            if clock.stopped_at().is_some() {
+                let _refused_only_out_of_order = if within {
+                    clock.reopen(at)
+                } else {
+                    clock.restart(at)
+                };
+            }
+        }
+        if let Some(clock) = self.clocks.get_mut(&TargetKind::NextUpdate) {
+            let _refused_only_out_of_order = clock.restart(at);
+        } else if self.responded {
+            self.start_clock(policy, TargetKind::NextUpdate, at);
+        }
+    }
+
+    /// The board key: the nearest deadline and earliest warning among running
+    /// clocks (and paused clocks already breached before their pause). `None` when
+    /// nothing runs.
+    fn index_key(&self, calendar: &Calendar) -> Option<IndexKey> {
+        let mut best: Option<IndexKey> = None;
+        for clock in self.clocks.values() {
+            if clock.stopped_at().is_some() {
+                continue;
+            }
+            let key = if let Some(since) = clock.paused_since() {
+                match clock.deadline(calendar, since) {
+                    Ok(d) if d < since => IndexKey {
+                        deadline: d,
+                        warn: d,
+                    },
+                    _ => continue,
+                }
+            } else {
+                let Ok(alerts) = clock.alert_instants(calendar, clock.last_recorded()) else {
+                    continue;
+                };
+                let Some(deadline) = alerts
+                    .iter()
+                    .find(|a| a.kind == AlertKind::Breach)
+                    .map(|a| a.at)
+                else {
+                    continue;
+                };
+                let warn = alerts.iter().map(|a| a.at).min().unwrap_or(deadline);
+                IndexKey { deadline, warn }
+            };
+            best = Some(match best {
+                None => key,
+                Some(b) => IndexKey {
+                    deadline: b.deadline.min(key.deadline),
+                    warn: b.warn.min(key.warn),
+                },
+            });
+        }
+        best
+    }
+}
+
+/// Replays the log up to `to` twice, under the policies actually in force and with
+/// every case under `proposed`, and reports compliance over `[from, to)` for each.
+/// Writes nothing.
+///
+/// # Errors
+///
+/// [`SlaViewError`] on a storage or decode failure.
+pub fn what_if<S: EventStore + ?Sized>(
+    store: &S,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    proposed: &SlaPolicy,
+) -> Result<WhatIfReport, SlaViewError> {
+    let actual = SlaView::as_of(store, to)?;
+    let mut replay = SlaView::with_proposed_policy(proposed.clone());
+    replay.catch_up_while(store, |e| e.recorded_at <= to)?;
+    Ok(WhatIfReport {
+        from,
+        to,
+        actual: actual.compliance(from, to),
+        proposed: replay.compliance(from, to),
+    })
+}
+
+#[cfg(test)]
+mod tests;
