@@ -88,9 +88,30 @@ fn note(i: usize) -> TicketCommand {
     }
 }
 
+fn sled_store() -> (Arc<dyn EventStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = casebook::SledStore::open(
+        dir.path(),
+        casebook::SledOptions {
+            durability: casebook::Durability::Synced,
+        },
+    )
+    .unwrap();
+    (Arc::new(store), dir)
+}
+
 #[test]
 fn racing_engines_on_one_ticket_all_succeed_by_retrying() {
-    let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+    racing_engines(Arc::new(MemoryStore::new()));
+}
+
+#[test]
+fn racing_engines_on_sled_all_succeed_by_retrying() {
+    let (store, _dir) = sled_store();
+    racing_engines(store);
+}
+
+fn racing_engines(store: Arc<dyn EventStore>) {
     let desk = Desk::on(store.clone());
     let t = desk.open();
     std::thread::scope(|scope| {
@@ -267,7 +288,16 @@ fn old_schemas_are_upcast_on_read() {
 
 #[test]
 fn snapshots_shorten_loads_and_are_only_a_cache() {
-    let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+    snapshots_are_a_cache(Arc::new(MemoryStore::new()));
+}
+
+#[test]
+fn snapshots_on_sled_shorten_loads_and_are_only_a_cache() {
+    let (store, _dir) = sled_store();
+    snapshots_are_a_cache(store);
+}
+
+fn snapshots_are_a_cache(store: Arc<dyn EventStore>) {
     let desk = Desk::on(store.clone());
     let t = desk.open();
     let engine = Engine::builder(store.clone())

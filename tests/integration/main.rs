@@ -1,11 +1,14 @@
-//! The integration test binary: the engine end to end, on the in-memory store (and on
-//! the sled store.
+//! The integration test binary: the engine end to end. The lifecycle and role tests run
+//! twice, on the in-memory store (`memory`) and on the sled store (`sled`).
 
 // Tests state their expectations with unwrap: a failure is the report.
 #![allow(clippy::unwrap_used)]
 
 mod engine;
-mod roles;
 mod support;
-mod ticket_lifecycle;
 mod ticket_model;
+
+/// The lifecycle and role tests on the in-memory store.
+mod memory;
+/// The same tests, unchanged, on the embedded sled store (fsync'd appends).
+mod sled;

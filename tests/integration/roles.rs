@@ -6,7 +6,7 @@ use crate::support::{member, Desk};
 
 #[test]
 fn customers_open_only_for_their_own_organisation() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = TicketId(desk.engine.new_id());
     desk.ok(&desk.cust, t, TicketCommand::Open(desk.new_ticket()));
     let foreign = NewTicket {
@@ -55,7 +55,7 @@ fn customers_open_only_for_their_own_organisation() {
 
 #[test]
 fn auditors_read_everything_and_change_nothing() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.open();
     let head = desk.engine.store().head_position().unwrap();
     for c in [
@@ -93,7 +93,7 @@ fn auditors_read_everything_and_change_nothing() {
 
 #[test]
 fn offboarding_revokes_every_permission_at_that_instant() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.open();
     desk.ok(
         &desk.pm,
@@ -158,7 +158,7 @@ fn offboarding_revokes_every_permission_at_that_instant() {
 
 #[test]
 fn unknown_members_are_refused() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.open();
     let err = desk
         .run(
@@ -179,7 +179,7 @@ fn unknown_members_are_refused() {
 
 #[test]
 fn granting_and_revoking_roles_changes_what_a_member_may_do() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.ticket_at(Stage::Analysis);
     let err = desk
         .run(

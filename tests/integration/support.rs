@@ -8,6 +8,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 pub struct Desk {
     pub engine: Engine,
+    /// The sled store's directory, removed when the desk is dropped.
+    _dir: Option<tempfile::TempDir>,
     pub clock: Arc<ManualClock>,
     pub pm: Actor,
     pub sup: Actor,
@@ -36,6 +38,21 @@ pub fn member(id: &str) -> MemberId {
 impl Desk {
     pub fn new() -> Desk {
         Desk::on(Arc::new(MemoryStore::new()))
+    }
+
+    /// A desk on a fresh sled store in a temporary directory, with synced appends.
+    pub fn on_sled() -> Desk {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = casebook::SledStore::open(
+            dir.path(),
+            casebook::SledOptions {
+                durability: casebook::Durability::Synced,
+            },
+        )
+        .expect("open sled");
+        let mut desk = Desk::on(Arc::new(store));
+        desk._dir = Some(dir);
+        desk
     }
 
     pub fn on(store: Arc<dyn EventStore>) -> Desk {
@@ -96,6 +113,7 @@ impl Desk {
             .expect("offboard");
         Desk {
             engine,
+            _dir: None,
             clock,
             pm: actor("pm"),
             sup: actor("sup"),

@@ -33,7 +33,7 @@ fn expect_wrong_stage(desk: &Desk, who: &Actor, t: TicketId, c: TicketCommand) {
 
 #[test]
 fn happy_path_takes_a_ticket_through_all_six_stages() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.ticket_at(Stage::Closed);
     let history = desk
         .engine
@@ -67,7 +67,7 @@ fn happy_path_takes_a_ticket_through_all_six_stages() {
 
 #[test]
 fn urgent_triage_requires_emergency_response() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.open();
     let out = desk
         .run(&desk.sup, t, triage(Severity::Critical, Urgency::Urgent))
@@ -80,7 +80,7 @@ fn urgent_triage_requires_emergency_response() {
 
 #[test]
 fn complex_tickets_need_a_plan_with_owned_dated_steps() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.open();
     desk.ok(
         &desk.sup,
@@ -174,7 +174,7 @@ fn complex_tickets_need_a_plan_with_owned_dated_steps() {
 
 #[test]
 fn revising_the_solution_returns_to_analysis_and_reports_to_a_pm() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.ticket_at(Stage::Fix);
     let revise = |to: &str| TicketCommand::ReviseSolution {
         new_facts: "the certificate is pinned in clients".into(),
@@ -193,7 +193,7 @@ fn revising_the_solution_returns_to_analysis_and_reports_to_a_pm() {
 
 #[test]
 fn failed_verification_goes_back_to_fix() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.ticket_at(Stage::Verify);
     let err = desk
         .run(
@@ -225,7 +225,7 @@ fn failed_verification_goes_back_to_fix() {
 
 #[test]
 fn the_customer_rejects_and_the_ticket_reopens_into_analysis() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.ticket_at(Stage::Confirm);
     // Only the customer confirms or rejects; staff cannot do it for them.
     let err = desk
@@ -260,7 +260,7 @@ fn the_customer_rejects_and_the_ticket_reopens_into_analysis() {
 
 #[test]
 fn silence_past_the_confirmation_window_counts_as_confirmed() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.ticket_at(Stage::Confirm);
     desk.advance(Duration::days(6));
     expect_rule(
@@ -290,7 +290,7 @@ fn silence_past_the_confirmation_window_counts_as_confirmed() {
 
 #[test]
 fn low_satisfaction_needs_an_improvement_action_before_closing() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.ticket_at(Stage::Record);
     for bad in [0u8, 6] {
         let err = desk
@@ -346,7 +346,7 @@ fn low_satisfaction_needs_an_improvement_action_before_closing() {
 
 #[test]
 fn withdrawal_from_intake_or_analysis_only() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.open();
     let dup = TicketId(desk.engine.new_id());
     desk.ok(
@@ -395,7 +395,7 @@ fn withdrawal_from_intake_or_analysis_only() {
 
 #[test]
 fn reopen_only_within_the_window() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.ticket_at(Stage::Closed);
     desk.advance(Duration::days(29));
     desk.ok(
@@ -423,7 +423,7 @@ fn reopen_only_within_the_window() {
 
 #[test]
 fn waiting_on_the_customer_and_their_reply() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.ticket_at(Stage::Analysis);
     expect_rule(
         &desk,
@@ -461,7 +461,7 @@ fn waiting_on_the_customer_and_their_reply() {
 
 #[test]
 fn assignment_notes_escalation_and_links_at_any_open_stage() {
-    let desk = Desk::new();
+    let desk = super::desk();
     for stage in [
         Stage::Intake,
         Stage::Analysis,
@@ -598,7 +598,7 @@ fn assignment_notes_escalation_and_links_at_any_open_stage() {
 
 #[test]
 fn severity_changes_after_triage_only() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.open();
     expect_wrong_stage(
         &desk,
@@ -636,7 +636,7 @@ fn severity_changes_after_triage_only() {
 
 #[test]
 fn every_out_of_order_command_is_refused_with_its_stage() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let t = desk.open();
     for c in [
         TicketCommand::StartFix,
@@ -666,7 +666,7 @@ fn every_out_of_order_command_is_refused_with_its_stage() {
 
 #[test]
 fn bad_input_on_open_is_refused_and_records_nothing() {
-    let desk = Desk::new();
+    let desk = super::desk();
     let head = desk.engine.store().head_position().unwrap();
     let mut cases: Vec<(NewTicket, &str)> = Vec::new();
     let base = desk.new_ticket();

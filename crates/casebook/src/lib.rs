@@ -66,6 +66,21 @@ mod upcast;
 pub use casebook_core as core;
 pub use casebook_store as store;
 
+/// The embedded default store: open it from a path and hand it to [`Engine::builder`].
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use casebook::{Durability, Engine, SledOptions, SledStore};
+/// # let dir = tempfile::tempdir()?;
+/// let store = SledStore::open(dir.path(), SledOptions { durability: Durability::Synced })?;
+/// let engine = Engine::builder(Arc::new(store)).build();
+/// # let _ = engine;
+/// # Ok(())
+/// # }
+/// ```
+pub use casebook_sled::{Durability, SledOptions, SledStore};
+
 pub use clock::{Clock, ClockError, ManualClock, SystemClock};
 pub use engine::{
     stream_of, Command, CommandMeta, Engine, EngineBuilder, EngineError, EngineOptions, Envelope,
