@@ -3,6 +3,8 @@
 
 // Tests state their expectations with unwrap: a failure is the report.
 #![allow(clippy::unwrap_used)]
+// `memory` and `sled` include the same test files on purpose: one suite, every store.
+#![allow(clippy::duplicate_mod)]
 
 mod engine;
 mod support;

@@ -2,7 +2,7 @@
 
 use casebook::prelude::*;
 
-use crate::support::{member, Desk};
+use crate::support::member;
 
 #[test]
 fn customers_open_only_for_their_own_organisation() {
