@@ -7,6 +7,7 @@
 #![allow(clippy::duplicate_mod)]
 
 mod engine;
+mod sla;
 mod support;
 mod ticket_model;
 

@@ -692,7 +692,7 @@ impl SlaView {
         };
         let Some(policy) = policy_for(policies, self.proposed.as_ref(), c) else {
             // No policy: only the facts the board filters on.
-            c.apply_untimed(event);
+            c.apply_untimed(event, at);
             return;
         };
         c.apply_timed(policy, event, at);
@@ -1055,7 +1055,7 @@ impl CaseSla {
         }
     }
 
-    fn apply_untimed(&mut self, event: &TicketEvent) {
+    fn apply_untimed(&mut self, event: &TicketEvent, at: DateTime<Utc>) {
         match event {
             TicketEvent::Assigned { owner, team } => {
                 self.owner = Some(owner.clone());
@@ -1066,8 +1066,21 @@ impl CaseSla {
                 self.triaged = true;
             }
             TicketEvent::SeverityChanged { to, .. } => self.severity = *to,
-            TicketEvent::Closed { .. } | TicketEvent::Withdrawn { .. } => self.open = false,
-            TicketEvent::Reopened { .. } => self.open = true,
+            TicketEvent::VerificationPassed { .. } => {
+                self.resolved_at = Some(at);
+                self.confirm_since = Some(at);
+            }
+            TicketEvent::CustomerConfirmed { .. }
+            | TicketEvent::ConfirmationExpired { .. }
+            | TicketEvent::CustomerRejected { .. } => self.confirm_since = None,
+            TicketEvent::Closed { .. } | TicketEvent::Withdrawn { .. } => {
+                self.open = false;
+                self.confirm_since = None;
+            }
+            TicketEvent::Reopened { .. } => {
+                self.open = true;
+                self.resolved_at = None;
+            }
             _ => {}
         }
     }

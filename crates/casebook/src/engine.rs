@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use casebook_core::{
     Actor, Aggregate, Context, DeskId, DeskSettings, Directory, DirectoryCommand, DomainEvent,
-    Rejection, Ticket, TicketCommand, TicketId,
+    Rejection, ServiceLevels, ServiceLevelsCommand, SlaAlertCommand, SlaAlerts, Ticket,
+    TicketCommand, TicketId,
 };
 use casebook_store::{
     EventStore, ExpectedVersion, NewEvent, Payload, Snapshot, StoreError, StreamId,
@@ -69,6 +70,16 @@ pub enum Command {
     Directory(DirectoryCommand),
     /// To a ticket.
     Ticket(TicketId, TicketCommand),
+    /// To the desk's service-level configuration.
+    ServiceLevels(ServiceLevelsCommand),
+    /// To a case's SLA alert stream (the deadline scheduler).
+    SlaAlerts(TicketId, SlaAlertCommand),
+}
+
+impl From<ServiceLevelsCommand> for Command {
+    fn from(value: ServiceLevelsCommand) -> Self {
+        Command::ServiceLevels(value)
+    }
 }
 
 impl From<DirectoryCommand> for Command {
@@ -261,6 +272,8 @@ impl Engine {
         match command.into() {
             Command::Directory(c) => self.run::<Directory>(&DeskId, &c, actor, meta),
             Command::Ticket(id, c) => self.run::<Ticket>(&id, &c, actor, meta),
+            Command::ServiceLevels(c) => self.run::<ServiceLevels>(&DeskId, &c, actor, meta),
+            Command::SlaAlerts(id, c) => self.run::<SlaAlerts>(&id, &c, actor, meta),
         }
     }
 

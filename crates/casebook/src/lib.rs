@@ -61,9 +61,12 @@
 mod clock;
 mod engine;
 mod idgen;
+pub mod scheduler;
 mod upcast;
 
 pub use casebook_core as core;
+pub use casebook_projections as projections;
+pub use casebook_sla as sla;
 pub use casebook_store as store;
 
 /// The embedded default store: open it from a path and hand it to [`Engine::builder`].
@@ -103,4 +106,6 @@ pub mod prelude {
         MemberId, OrgId, Rejection, Role, Rule, Severity, TicketId,
     };
     pub use casebook_store::{EventStore, MemoryStore, StreamId};
+    pub use casebook_core::{ServiceLevelsCommand, SlaAlertEvent};
+    pub use casebook_projections::{BoardFilter, Page, SlaView};
 }
