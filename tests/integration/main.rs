@@ -6,7 +6,11 @@
 // `memory` and `sled` include the same test files on purpose: one suite, every store.
 #![allow(clippy::duplicate_mod)]
 
+mod drills;
 mod engine;
+mod incidents;
+mod monitoring;
+mod plans;
 mod sla;
 mod support;
 mod ticket_model;

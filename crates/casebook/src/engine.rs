@@ -70,6 +70,14 @@ pub enum Command {
     Directory(DirectoryCommand),
     /// To a ticket.
     Ticket(TicketId, TicketCommand),
+    /// To a contingency plan.
+    Plan(casebook_core::PlanId, casebook_core::PlanCommand),
+    /// To an incident (a named plan revision is checked first, see [`crate::process`]).
+    Incident(casebook_core::IncidentId, casebook_core::IncidentCommand),
+    /// To a monitoring rule.
+    Rule(casebook_core::RuleId, casebook_core::RuleCommand),
+    /// To a drill (a named plan revision is checked first, see [`crate::process`]).
+    Drill(casebook_core::DrillId, casebook_core::DrillCommand),
     /// To the desk's service-level configuration.
     ServiceLevels(ServiceLevelsCommand),
     /// To a case's SLA alert stream (the deadline scheduler).
@@ -272,6 +280,18 @@ impl Engine {
         match command.into() {
             Command::Directory(c) => self.run::<Directory>(&DeskId, &c, actor, meta),
             Command::Ticket(id, c) => self.run::<Ticket>(&id, &c, actor, meta),
+            Command::Plan(id, c) => {
+                self.run::<casebook_core::ContingencyPlan>(&id, &c, actor, meta)
+            }
+            Command::Incident(id, c) => {
+                crate::process::require_usable_plan(self, c.plan_ref())?;
+                self.run::<casebook_core::Incident>(&id, &c, actor, meta)
+            }
+            Command::Rule(id, c) => self.run::<casebook_core::MonitoringRule>(&id, &c, actor, meta),
+            Command::Drill(id, c) => {
+                crate::process::require_usable_plan(self, c.plan_ref())?;
+                self.run::<casebook_core::Drill>(&id, &c, actor, meta)
+            }
             Command::ServiceLevels(c) => self.run::<ServiceLevels>(&DeskId, &c, actor, meta),
             Command::SlaAlerts(id, c) => self.run::<SlaAlerts>(&id, &c, actor, meta),
         }

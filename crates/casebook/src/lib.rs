@@ -61,6 +61,7 @@
 mod clock;
 mod engine;
 mod idgen;
+pub mod process;
 pub mod scheduler;
 mod upcast;
 
@@ -93,9 +94,22 @@ pub use upcast::{UpcastFn, Upcasters};
 
 /// The names most programs need, in one import.
 pub mod prelude {
+    pub use crate::process::{EmergencyConfig, EmergencyResponse};
     pub use crate::{
         stream_of, Clock, Command, CommandMeta, Engine, EngineError, ManualClock, SeededIds,
         SystemClock,
+    };
+    pub use casebook_core::drill::{Drill, DrillCommand, DrillEvent, DrillScore};
+    pub use casebook_core::incident::{
+        ActionKind, Incident, IncidentCommand, IncidentEvent, IncidentSource, LossAssessment,
+        NewIncident, PostIncidentReview,
+    };
+    pub use casebook_core::monitoring::{
+        Comparison, Metric, MonitoringRule, RuleCommand, RuleDefinition, RuleEvent, ScopeKind,
+    };
+    pub use casebook_core::plan::{
+        ContingencyPlan, Phase, PlanCommand, PlanContent, PlanEvent, PlanRef, ProcessStep,
+        ResponseRole, RevisionSource,
     };
     pub use casebook_core::ticket::{
         Channel, Classification, Contact, NewTicket, PlanStep, Stage, Ticket, TicketCommand,
@@ -105,7 +119,8 @@ pub mod prelude {
         Actor, CaseKind, CustomerTier, DeskSettings, Directory, DirectoryCommand, IncidentId,
         MemberId, OrgId, Rejection, Role, Rule, Severity, TicketId,
     };
-    pub use casebook_store::{EventStore, MemoryStore, StreamId};
+    pub use casebook_core::{DrillId, PlanId, RuleId};
     pub use casebook_core::{ServiceLevelsCommand, SlaAlertEvent};
     pub use casebook_projections::{BoardFilter, Page, SlaView};
+    pub use casebook_store::{EventStore, MemoryStore, StreamId};
 }
