@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! byte 0      record format version (RECORD_FORMAT)
-//! byte 1      record kind (event, index entry, head, meta, snapshot, checkpoint, marker)
+//! byte 1      record kind (event, index entry, head, meta, snapshot, checkpoint, synced position)
 //! bytes 2..6  CRC-32 (crc32fast, little endian) of byte 0, byte 1 and the body
 //! bytes 6..   body
 //! ```
@@ -44,8 +44,8 @@ pub(crate) enum Kind {
     Snapshot = 5,
     /// A checkpoint.
     Checkpoint = 6,
-    /// The clean-close marker file.
-    Marker = 7,
+    /// The synced-position side file.
+    Watermark = 7,
 }
 
 impl Kind {
@@ -57,7 +57,7 @@ impl Kind {
             Kind::Meta => "meta value",
             Kind::Snapshot => "snapshot",
             Kind::Checkpoint => "checkpoint",
-            Kind::Marker => "clean-close marker",
+            Kind::Watermark => "synced-position record",
         }
     }
 }

@@ -61,11 +61,18 @@
 //! Every stored value is a frame with a record format version, a record kind and a CRC-32
 //! of its content (see the layout below); every read checks it. The store's format key is
 //! checked at open ([`StoreError::UnsupportedFormat`] for another one), and so is the
-//! position counter against the last event. At [`SledStore::close`] the store writes a
-//! small marker file with its final position and write count; the next open compares them
-//! with what sled recovered, so a damaged log that sled would quietly cut short is reported
-//! as [`StoreError::Corrupt`] instead of losing the tail. (After a crash there is no
-//! marker, and a torn tail is indistinguishable from damage; sled keeps the intact prefix.)
+//! position counter against the last event.
+//!
+//! sled recovers its log up to the first message that fails its own checksum and treats
+//! the rest as a torn write: one damaged byte in the middle of the log silently loses
+//! everything after it (measured by this crate's damage test). So after every sync the
+//! store also writes the synced position and write count to a small side file,
+//! `casebook.synced` (overwritten in place, itself fsynced only at [`SledStore::close`]:
+//! it is written after the data it vouches for is durable, so whatever version of it
+//! survives a crash is a lower bound). At open, a database that recovered less than the
+//! side file vouches for is [`StoreError::Corrupt`] instead of quietly shorter. Damage
+//! that only cuts off writes made after the last side-file update that reached the disk
+//! cannot be told from a torn write; sled then keeps the intact prefix.
 //!
 //! Errors are typed, never panics: a corrupt record is [`StoreError::Corrupt`], a store
 //! held by another process or another [`SledStore`] is [`StoreError::Locked`], and a
@@ -75,7 +82,8 @@
 //! # Storage layout
 //!
 //! In the directory: sled's files (`conf`, `db`, `snap.*`, `blobs/`), `casebook.lock`
-//! (held with an exclusive `flock` while open) and, while closed, `casebook.closed`.
+//! (held with an exclusive `flock` while open) and `casebook.synced` (a frame of kind 7
+//! holding the synced position and write count, `u64` little endian each).
 //!
 //! | tree | key | value (framed) |
 //! | --- | --- | --- |
@@ -116,7 +124,7 @@ use crate::durable::{FileSyncer, GroupCommit};
 pub const STORAGE_FORMAT: &str = "casebook-sled/1";
 
 const LOCK_FILE: &str = "casebook.lock";
-const MARKER_FILE: &str = "casebook.closed";
+const WATERMARK_FILE: &str = "casebook.synced";
 const KEY_FORMAT: &[u8] = b"format";
 const KEY_POSITION: &[u8] = b"position";
 const KEY_GENERATION: &[u8] = b"generation";
@@ -174,6 +182,8 @@ pub struct SledStore {
     visible: AtomicU64,
     group: GroupCommit,
     syncer: FileSyncer,
+    /// The side file with the last synced position and write count.
+    watermark: Watermark,
     /// Serialises snapshot saves, so that "keep the newer" is one decision.
     snapshot_lock: Mutex<()>,
     closed: bool,
@@ -208,7 +218,7 @@ impl SledStore {
         let dir = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir)?;
         let lock = take_lock(&dir)?;
-        let marker = read_marker(&dir)?;
+        let synced_before = read_watermark(&dir)?;
         let db = open_sled(&dir)?;
         let tree = |name: &str| -> Result<sled::Tree, StoreError> {
             guarded(&format!("opening tree {name}"), || {
@@ -225,23 +235,22 @@ impl SledStore {
         };
         let syncer = FileSyncer::new(&dir)?;
         let (position, generation) = check_format_and_counters(&dir, &db, &trees)?;
-        if let Some((closed_position, closed_generation)) = marker {
-            if (closed_position, closed_generation) != (position, generation) {
+        if let Some((synced_position, synced_generation)) = synced_before {
+            if position < synced_position || generation < synced_generation {
                 return Err(StoreError::Corrupt {
                     location: dir.display().to_string(),
                     detail: format!(
-                        "the store was closed cleanly at position {closed_position} after \
-                         {closed_generation} writes, but the database holds position \
-                         {position} after {generation} writes: part of it was lost or damaged"
+                        "position {synced_position} after {synced_generation} writes was synced, \
+                         but the database recovered only position {position} after \
+                         {generation} writes: part of its log was lost or damaged"
                     ),
                 });
             }
         }
+        let watermark = Watermark::open(&dir)?;
         guarded("flush", || db.flush().map_err(|e| map_sled(&dir, e)))?;
         syncer.sync()?;
-        // The marker vouches only for the state it was written in; from the first write
-        // on it would be stale, so it goes before anything can be written.
-        remove_marker(&dir)?;
+        watermark.record(position, generation)?;
         Ok(SledStore {
             durability: options.durability,
             db,
@@ -253,6 +262,7 @@ impl SledStore {
             visible: AtomicU64::new(position),
             group: GroupCommit::new(),
             syncer,
+            watermark,
             snapshot_lock: Mutex::new(()),
             closed: false,
             _lock: lock,
@@ -283,12 +293,12 @@ impl SledStore {
         self.group.wait_durable(ticket, || self.flush_and_fsync())
     }
 
-    /// Syncs everything, records the final position for the next open's check, and
-    /// closes the store.
+    /// Syncs everything, makes the record of the synced position durable for the next
+    /// open's check, and closes the store.
     ///
     /// # Errors
     ///
-    /// As [`SledStore::sync`], and [`StoreError::Io`] if the marker cannot be written. The
+    /// As [`SledStore::sync`], and [`StoreError::Io`] if the side file cannot be synced. The
     /// store is closed either way; data acknowledged before stays durable.
     pub fn close(mut self) -> Result<(), StoreError> {
         self.shutdown()
@@ -301,13 +311,19 @@ impl SledStore {
         self.closed = true;
         self.group.check_healthy()?;
         self.sync()?;
-        let writer = lock(&self.writer);
-        write_marker(&self.dir, writer.position, writer.generation)
+        self.watermark.sync()
     }
 
     fn flush_and_fsync(&self) -> Result<(), StoreError> {
+        // Every commit counted here finished under the writer lock, so the flush below
+        // covers it.
+        let (position, generation) = {
+            let writer = lock(&self.writer);
+            (writer.position, writer.generation)
+        };
         guarded("flush", || self.db.flush().map_err(|e| self.sled_error(e)))?;
-        self.syncer.sync()
+        self.syncer.sync()?;
+        self.watermark.record(position, generation)
     }
 
     fn sled_error(&self, e: sled::Error) -> StoreError {
@@ -847,15 +863,52 @@ fn check_format_and_counters(
     })
 }
 
-fn read_marker(dir: &Path) -> Result<Option<(u64, u64)>, StoreError> {
-    let path = dir.join(MARKER_FILE);
+/// The side file recording the last synced position and write count.
+struct Watermark {
+    file: File,
+}
+
+impl Watermark {
+    fn open(dir: &Path) -> Result<Self, StoreError> {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(WATERMARK_FILE))?;
+        Ok(Watermark { file })
+    }
+
+    /// Overwrites the record in place. No fsync: it is written after the data it vouches
+    /// for is durable, so any version of it that reaches the disk is a lower bound.
+    fn record(&self, position: u64, generation: u64) -> Result<(), StoreError> {
+        use std::os::unix::fs::FileExt;
+        let mut body = Vec::with_capacity(16);
+        body.extend_from_slice(&position.to_le_bytes());
+        body.extend_from_slice(&generation.to_le_bytes());
+        self.file
+            .write_all_at(&codec::frame(Kind::Watermark, &body), 0)?;
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        self.file.sync_all()?;
+        Ok(())
+    }
+}
+
+/// Reads the side file; `None` if there is none yet or it is empty (created, and the
+/// process died before its first record reached the disk).
+fn read_watermark(dir: &Path) -> Result<Option<(u64, u64)>, StoreError> {
+    let path = dir.join(WATERMARK_FILE);
     let bytes = match std::fs::read(&path) {
+        Ok(bytes) if bytes.is_empty() => return Ok(None),
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
     };
     let location = || path.display().to_string();
-    let body = codec::unframe(&location, Kind::Marker, &bytes)?;
+    let body = codec::unframe(&location, Kind::Watermark, &bytes)?;
     match <[u8; 16]>::try_from(body) {
         Ok(body) => {
             let mut position = [0; 8];
@@ -869,30 +922,7 @@ fn read_marker(dir: &Path) -> Result<Option<(u64, u64)>, StoreError> {
         }
         Err(_) => Err(StoreError::Corrupt {
             location: location(),
-            detail: format!("the marker has {} bytes instead of 16", body.len()),
+            detail: format!("the record has {} bytes instead of 16", body.len()),
         }),
-    }
-}
-
-fn write_marker(dir: &Path, position: u64, generation: u64) -> Result<(), StoreError> {
-    let mut body = Vec::with_capacity(16);
-    body.extend_from_slice(&position.to_le_bytes());
-    body.extend_from_slice(&generation.to_le_bytes());
-    let temp = dir.join(format!("{MARKER_FILE}.tmp"));
-    std::fs::write(&temp, codec::frame(Kind::Marker, &body))?;
-    File::open(&temp)?.sync_all()?;
-    std::fs::rename(&temp, dir.join(MARKER_FILE))?;
-    File::open(dir)?.sync_all()?;
-    Ok(())
-}
-
-fn remove_marker(dir: &Path) -> Result<(), StoreError> {
-    match std::fs::remove_file(dir.join(MARKER_FILE)) {
-        Ok(()) => {
-            File::open(dir)?.sync_all()?;
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e.into()),
     }
 }
