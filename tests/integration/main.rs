@@ -9,6 +9,7 @@
 mod drills;
 mod engine;
 mod incidents;
+mod migration;
 mod monitoring;
 mod plans;
 mod sla;

@@ -18,12 +18,14 @@
 //! ```
 
 pub mod conformance;
+mod copy;
 mod envelope;
 mod error;
 pub mod limits;
 mod memory;
 mod store;
 
+pub use copy::{copy_all, CopyReport};
 pub use envelope::{Checkpoint, Envelope, ExpectedVersion, NewEvent, Payload, Snapshot, StreamId};
 pub use error::{Limit, StoreError};
 pub use memory::MemoryStore;
