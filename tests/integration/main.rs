@@ -7,6 +7,7 @@
 #![allow(clippy::duplicate_mod)]
 
 mod drills;
+mod emergency_model;
 mod engine;
 mod incidents;
 mod migration;

@@ -248,7 +248,8 @@ pub struct Skipped {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct State {
-    /// The open incident per (rule, scope), keyed `"<rule>/<scope>"`.
+    /// The latest incident per (rule, scope), keyed `"<rule>/<scope>"`; dropped when it
+    /// closes, but kept (closed) when a replay meets it again.
     open_by_alert: BTreeMap<String, IncidentId>,
     skipped: Vec<Skipped>,
 }
@@ -329,7 +330,8 @@ impl EmergencyResponse {
         &self.state.skipped
     }
 
-    /// The open incident the manager knows for a rule and scope.
+    /// The latest incident the manager knows for a rule and scope (open, or closed but
+    /// met again on a replay).
     pub fn open_incident_for(&self, rule: RuleId, scope: &str) -> Option<IncidentId> {
         self.state
             .open_by_alert
@@ -411,10 +413,7 @@ impl EmergencyResponse {
                 match engine.decode::<IncidentEvent>(envelope)? {
                     IncidentEvent::Declared { details, .. } => {
                         if let IncidentSource::Alert { rule, scope, .. } = details.source {
-                            self.state
-                                .open_by_alert
-                                .entry(alert_key(rule, &scope))
-                                .or_insert(id);
+                            self.state.open_by_alert.insert(alert_key(rule, &scope), id);
                         }
                         Ok(Outcome::Done)
                     }
@@ -569,12 +568,12 @@ impl EmergencyResponse {
         let key = alert_key(rule, &alert.scope);
         let own = incident_for_alert(rule, &alert.scope, alert.occurrence);
         let mark = (rule, alert.scope.clone(), alert.occurrence);
-        // Redelivered: the alert already declared its own incident.
-        let (own_state, own_version) = engine.load::<Incident>(&own)?;
+        // Redelivered: the alert already declared its own incident. Remember it even when
+        // it is closed by now: later redelivered alerts that joined it must find it, or
+        // they would declare a second incident (the spec in emergency_model found this).
+        let (_, own_version) = engine.load::<Incident>(&own)?;
         if own_version > 0 {
-            if own_state.is_open() {
-                self.state.open_by_alert.insert(key, own);
-            }
+            self.state.open_by_alert.insert(key, own);
             return Ok(Outcome::Done);
         }
         if let Some(open) = self.state.open_by_alert.get(&key).copied() {
