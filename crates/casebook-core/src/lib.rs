@@ -11,10 +11,12 @@
 //! - [`incident`], [`plan`], [`monitoring`], [`drill`]: emergency response (domain.md
 //!   §3–§5): incidents, contingency plans, monitoring rules and alerts, drills.
 //! - [`service_levels`]: SLA policy versions and recorded SLA alerts as events (§6).
+//! - [`assessment`]: qualitative staff ratings a project manager enters (§7).
 //! - Service-level keys ([`Severity`], [`CustomerTier`], [`CaseKind`]) come from
 //!   `casebook-sla`, the pure SLA arithmetic crate, and are re-exported here.
 
 pub mod aggregate;
+pub mod assessment;
 pub mod directory;
 pub mod drill;
 pub mod ids;
@@ -27,6 +29,7 @@ pub mod service_levels;
 pub mod ticket;
 
 pub use aggregate::{fold, Aggregate, Context, DeskSettings, DomainCommand, DomainEvent};
+pub use assessment::{AssessmentCommand, AssessmentEvent, Assessments};
 pub use casebook_sla::{CaseKind, CustomerTier, Severity};
 pub use directory::{CustomerOrg, DeskId, Directory, DirectoryCommand, DirectoryEvent, Member};
 pub use drill::{Drill, DrillCommand, DrillEvent, DrillScore};

@@ -82,6 +82,8 @@ pub enum Command {
     ServiceLevels(ServiceLevelsCommand),
     /// To a case's SLA alert stream (the deadline scheduler).
     SlaAlerts(TicketId, SlaAlertCommand),
+    /// To the desk's qualitative staff assessments (project managers).
+    Assessment(casebook_core::AssessmentCommand),
 }
 
 impl From<ServiceLevelsCommand> for Command {
@@ -294,6 +296,9 @@ impl Engine {
             }
             Command::ServiceLevels(c) => self.run::<ServiceLevels>(&DeskId, &c, actor, meta),
             Command::SlaAlerts(id, c) => self.run::<SlaAlerts>(&id, &c, actor, meta),
+            Command::Assessment(c) => {
+                self.run::<casebook_core::Assessments>(&DeskId, &c, actor, meta)
+            }
         }
     }
 
