@@ -61,9 +61,60 @@ pub enum TopCommand {
     Ticket(TicketCmd),
     /// A case's timeline: every event of a stream, in order.
     History {
-        /// A ticket id (UUID) or a stream id such as `directory:desk`.
+        /// A ticket, incident, drill, plan or rule id (UUID), or a stream id such as
+        /// `directory:desk` or `incident:<uuid>`.
         id: String,
     },
+    /// Contingency plans and their revisions.
+    #[command(subcommand)]
+    Plan(PlanCmd),
+    /// Security incidents through their six stages to the post-incident review.
+    #[command(subcommand)]
+    Incident(IncidentCmd),
+    /// Monitoring rules on metrics.
+    #[command(subcommand)]
+    Rule(RuleCmd),
+    /// Sends one metric sample to a monitoring rule; prints the alert-state changes it
+    /// recorded (usually none).
+    Sample {
+        /// The rule id.
+        rule: String,
+        /// The monitored target (system or device name).
+        #[arg(long)]
+        scope: String,
+        /// The value.
+        #[arg(long, allow_negative_numbers = true)]
+        value: f64,
+        /// When it was measured (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Drills against a plan revision, scored.
+    #[command(subcommand)]
+    Drill(DrillCmd),
+    /// Runs the emergency-response process manager once: urgent tickets and monitoring
+    /// alerts become incidents under the given plan, review improvements and drill
+    /// findings become requested plan revisions. Prints what it handled.
+    Respond {
+        /// The plan incidents are declared under (its newest usable revision).
+        #[arg(long)]
+        plan: String,
+    },
+    /// Service-level policies.
+    #[command(subcommand)]
+    Sla(SlaCmd),
+    /// The SLA board: open cases with their deadlines, at risk and breached first.
+    Board(BoardArgs),
+    /// Runs the deadline scheduler now: records due SLA warnings and breaches and expires
+    /// confirmation windows that ran out. Prints what it recorded.
+    Tick {
+        /// The instant to run at (RFC 3339; default now).
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Rebuilds the read models from the start of the log (progress on stderr), saves
+    /// their checkpoints and prints counts.
+    Replay,
     /// Checks the whole log: stream versions contiguous, global positions gap-free, every
     /// payload decodes. Exits 5 when it finds a problem.
     Verify,
@@ -78,6 +129,377 @@ pub enum TopCommand {
     /// memory and synced at the end, so a crash mid-run may lose the latest writes (never
     /// part of one). A simulation can be rerun, so it accepts that window of loss.
     Simulate(SimulateArgs),
+}
+
+/// Arguments of `board`.
+#[derive(Debug, Args)]
+pub struct BoardArgs {
+    /// Only this customer's cases.
+    #[arg(long)]
+    pub customer: Option<String>,
+    /// Only this team's cases.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Only this owner's cases.
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Most rows.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+    /// The board as it stood at this instant (RFC 3339; default now).
+    #[arg(long)]
+    pub as_of: Option<String>,
+}
+
+/// `sla ...`
+#[derive(Debug, Subcommand)]
+pub enum SlaCmd {
+    /// Publishes a policy version from a JSON file (project managers). Prints the
+    /// recorded event. See `sla example` for the format.
+    Publish {
+        /// The policy file (JSON).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Prints the desk's standard policy as JSON, effective from the given instant: a
+    /// starting point for `sla publish`.
+    Example {
+        /// The version number.
+        #[arg(long, default_value_t = 1)]
+        version: u32,
+        /// When it takes effect (RFC 3339).
+        #[arg(long)]
+        effective_from: String,
+    },
+}
+
+/// `plan ...`
+#[derive(Debug, Subcommand)]
+pub enum PlanCmd {
+    /// Creates a plan with its first revision; prints its id.
+    Create {
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// Review interval in days.
+        #[arg(long, default_value_t = 180)]
+        review_days: u32,
+        #[command(flatten)]
+        content: PlanContentArgs,
+    },
+    /// Publishes the next revision (the whole content).
+    Revise {
+        /// Plan id.
+        id: String,
+        #[command(flatten)]
+        content: PlanContentArgs,
+        /// What changed and why.
+        #[arg(long)]
+        summary: String,
+        /// A revision request this revision addresses (repeat).
+        #[arg(long = "addresses")]
+        addresses: Vec<u32>,
+    },
+    /// Records a review of the plan.
+    Review {
+        /// Plan id.
+        id: String,
+        /// Notes.
+        #[arg(long)]
+        notes: String,
+    },
+    /// Requests a revision.
+    Request {
+        /// Plan id.
+        id: String,
+        /// What should change.
+        #[arg(long)]
+        text: String,
+    },
+    /// Retires one revision.
+    RetireRevision {
+        /// Plan id.
+        id: String,
+        /// The revision.
+        #[arg(long)]
+        revision: u32,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Retires the plan.
+    Retire {
+        /// Plan id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Shows a plan: revisions, requests, review dates.
+    Show {
+        /// Plan id.
+        id: String,
+    },
+}
+
+/// The content of a plan revision.
+#[derive(Debug, Args)]
+pub struct PlanContentArgs {
+    /// A response role as `ROLE|FILLED BY|DUTIES` (repeat).
+    #[arg(long = "role", required = true)]
+    pub roles: Vec<String>,
+    /// A process step as `PHASE|MINUTES|DESCRIPTION`, phase one of occurrence, report,
+    /// handling, recovery, in order (repeat).
+    #[arg(long = "step", required = true)]
+    pub steps: Vec<String>,
+    /// A disposal measure (repeat).
+    #[arg(long = "measure", required = true)]
+    pub measures: Vec<String>,
+}
+
+/// `incident ...`
+#[derive(Debug, Subcommand)]
+pub enum IncidentCmd {
+    /// Declares an incident by hand; prints its id.
+    Declare {
+        /// One-line title.
+        #[arg(long)]
+        title: String,
+        /// What is known.
+        #[arg(long)]
+        description: String,
+        /// critical, high, medium or low.
+        #[arg(long)]
+        severity: String,
+        /// An affected customer organisation (repeat; none for an internal incident).
+        #[arg(long = "customer")]
+        customers: Vec<String>,
+        /// An affected system (repeat; at least one).
+        #[arg(long = "affected-system", required = true)]
+        systems: Vec<String>,
+        /// The plan it runs under.
+        #[arg(long)]
+        plan: String,
+        /// The plan revision (default: the newest).
+        #[arg(long)]
+        revision: Option<u32>,
+        /// When it was detected (RFC 3339; default now).
+        #[arg(long)]
+        detected_at: Option<String>,
+    },
+    /// A responder acknowledges it (intake → analysis).
+    Ack {
+        /// Incident id.
+        id: String,
+    },
+    /// Scope and impact (analysis → fix).
+    Assess {
+        /// Incident id.
+        id: String,
+        /// Scope.
+        #[arg(long)]
+        scope: String,
+        /// Impact.
+        #[arg(long)]
+        impact: String,
+    },
+    /// Logs a containment or disposal action (in fix).
+    Action {
+        /// Incident id.
+        id: String,
+        /// containment or disposal.
+        #[arg(long)]
+        kind: String,
+        /// What was done.
+        #[arg(long)]
+        description: String,
+    },
+    /// A progress report (analysis, fix or verify).
+    Progress {
+        /// Incident id.
+        id: String,
+        /// The report.
+        #[arg(long)]
+        summary: String,
+    },
+    /// Recovery done (fix → verify).
+    Recovered {
+        /// Incident id.
+        id: String,
+        /// What was done.
+        #[arg(long)]
+        summary: String,
+    },
+    /// Recovery verification (verify → confirm when passed, → fix when failed).
+    Verify {
+        /// Incident id.
+        id: String,
+        /// Verification failed.
+        #[arg(long)]
+        failed: bool,
+        /// Evidence.
+        #[arg(long)]
+        evidence: String,
+    },
+    /// An affected customer confirms recovery (or the owner, for an internal incident).
+    Confirm {
+        /// Incident id.
+        id: String,
+        /// The confirming organisation (omit for an internal incident).
+        #[arg(long)]
+        org: Option<String>,
+        /// A comment.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// The post-incident review, with the loss assessment (in record).
+    Review(ReviewArgs),
+    /// Closes it (record → closed; needs the review).
+    Close {
+        /// Incident id.
+        id: String,
+    },
+    /// Shows an incident and its timeline.
+    Show {
+        /// Incident id.
+        id: String,
+    },
+}
+
+/// Arguments of `incident review`.
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// Incident id.
+    pub id: String,
+    /// The root cause.
+    #[arg(long)]
+    pub root_cause: String,
+    /// A lesson learned (repeat; at least one).
+    #[arg(long = "lesson", required = true)]
+    pub lessons: Vec<String>,
+    /// An improvement action (repeat; each becomes a requested plan revision).
+    #[arg(long = "improvement")]
+    pub improvements: Vec<String>,
+    /// Downtime in minutes.
+    #[arg(long, default_value_t = 0)]
+    pub downtime_minutes: u64,
+    /// Systems affected.
+    #[arg(long, default_value_t = 1)]
+    pub systems_affected: u32,
+    /// Records affected.
+    #[arg(long, default_value_t = 0)]
+    pub records_affected: u64,
+    /// Direct cost in cents.
+    #[arg(long, default_value_t = 0)]
+    pub direct_cost_cents: u64,
+    /// Responder effort in minutes.
+    #[arg(long, default_value_t = 0)]
+    pub responder_minutes: u64,
+    /// Cost of one responder hour in cents.
+    #[arg(long, default_value_t = 0)]
+    pub hourly_rate_cents: u64,
+}
+
+/// `rule ...`
+#[derive(Debug, Subcommand)]
+pub enum RuleCmd {
+    /// Defines a monitoring rule; prints its id.
+    Define {
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// system_performance, network_traffic, open_vulnerabilities, security_incidents,
+        /// or any other name.
+        #[arg(long)]
+        metric: String,
+        /// internal, network, or customer:ORG.
+        #[arg(long)]
+        scope: String,
+        /// above, at_or_above, below or at_or_below.
+        #[arg(long, default_value = "above")]
+        comparison: String,
+        /// The threshold.
+        #[arg(long, allow_negative_numbers = true)]
+        threshold: f64,
+        /// Seconds the metric must stay past the threshold before alerting.
+        #[arg(long, default_value_t = 0)]
+        window_seconds: u32,
+        /// Severity of the alert and the incident it declares.
+        #[arg(long)]
+        severity: String,
+        /// A suggested measure (repeat; at least one).
+        #[arg(long = "measure", required = true)]
+        measures: Vec<String>,
+    },
+    /// Retires a rule; its open alerts are cleared.
+    Retire {
+        /// Rule id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Shows a rule and its targets' alert state.
+    Show {
+        /// Rule id.
+        id: String,
+    },
+}
+
+/// `drill ...`
+#[derive(Debug, Subcommand)]
+pub enum DrillCmd {
+    /// Schedules a drill against a plan revision; prints its id.
+    Schedule {
+        /// The plan.
+        #[arg(long)]
+        plan: String,
+        /// The revision (default: the newest).
+        #[arg(long)]
+        revision: Option<u32>,
+        /// The simulated scenario.
+        #[arg(long)]
+        scenario: String,
+        /// A participant (repeat).
+        #[arg(long = "participant", required = true)]
+        participants: Vec<String>,
+        /// When it is planned (RFC 3339).
+        #[arg(long)]
+        date: String,
+    },
+    /// Starts it.
+    Start {
+        /// Drill id.
+        id: String,
+    },
+    /// Marks the end of a phase: occurrence, report, handling, recovery (in order).
+    Phase {
+        /// Drill id.
+        id: String,
+        /// The phase.
+        phase: String,
+    },
+    /// The evaluation.
+    Evaluate {
+        /// Drill id.
+        id: String,
+        /// Notes.
+        #[arg(long)]
+        notes: String,
+    },
+    /// The findings (each becomes a requested plan revision); closes the drill.
+    Findings {
+        /// Drill id.
+        id: String,
+        /// A finding (repeat; none: nothing to improve).
+        #[arg(long = "finding")]
+        findings: Vec<String>,
+    },
+    /// Shows a drill and its score.
+    Show {
+        /// Drill id.
+        id: String,
+    },
 }
 
 /// Arguments of `simulate`.

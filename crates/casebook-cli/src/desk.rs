@@ -89,7 +89,8 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         TopCommand::History { id } => {
             let stream = parse_stream(id)?;
             let desk = Desk::open(&cli.store, true)?;
-            let out = history(&desk.engine, &stream, reader.as_ref(), cli.json);
+            let out = resolve_stream(&desk.engine, id, stream)
+                .and_then(|stream| history(&desk.engine, &stream, reader.as_ref(), cli.json));
             desk.close()?;
             out
         }
@@ -121,7 +122,11 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
             let desk = Desk::open(&cli.store, false)?;
             let result = desk.engine.execute(&actor, command);
             let out = match result {
-                Ok(recorded) => Ok(render_recorded(&recorded, new_ticket, cli.json)),
+                Ok(recorded) => Ok(render_recorded(
+                    &recorded,
+                    new_ticket.map(|id| ("ticket", id.to_string())),
+                    cli.json,
+                )),
                 Err(e) => Err(CliError::from(e)),
             };
             desk.close()?;
@@ -130,7 +135,7 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
     }
 }
 
-fn actor(cli: &Cli) -> Result<Actor, CliError> {
+pub(crate) fn actor(cli: &Cli) -> Result<Actor, CliError> {
     match (&cli.as_member, cli.system) {
         (Some(m), _) => Actor::member(m).map_err(usage),
         (None, true) => Ok(Actor::system("cli")),
@@ -142,7 +147,7 @@ fn actor(cli: &Cli) -> Result<Actor, CliError> {
 
 /// Who reads, for redaction and organisation filtering: `None` is the operator with the
 /// store in hand (full view); a member is resolved against the directory when read.
-fn reader(cli: &Cli) -> Result<Option<MemberId>, CliError> {
+pub(crate) fn reader(cli: &Cli) -> Result<Option<MemberId>, CliError> {
     cli.as_member
         .as_deref()
         .map(MemberId::new)
@@ -151,14 +156,14 @@ fn reader(cli: &Cli) -> Result<Option<MemberId>, CliError> {
 }
 
 /// What a reader may see.
-struct View {
+pub(crate) struct View {
     /// Restricted to one organisation (a customer contact).
-    org: Option<OrgId>,
+    pub(crate) org: Option<OrgId>,
     /// May read personal data (staff, auditors and the operator).
-    personal_data: bool,
+    pub(crate) personal_data: bool,
 }
 
-fn view(engine: &Engine, reader: Option<&MemberId>) -> Result<View, CliError> {
+pub(crate) fn view(engine: &Engine, reader: Option<&MemberId>) -> Result<View, CliError> {
     let Some(member) = reader else {
         return Ok(View {
             org: None,
@@ -184,11 +189,26 @@ fn parse_ticket(text: &str) -> Result<TicketId, CliError> {
     TicketId::from_str(text).map_err(usage)
 }
 
-fn parse_member(text: &str) -> Result<MemberId, CliError> {
+pub(crate) fn parse_member(text: &str) -> Result<MemberId, CliError> {
     MemberId::new(text).map_err(usage)
 }
 
-fn parse_stream(text: &str) -> Result<StreamId, CliError> {
+/// A bare UUID is tried as a ticket first, then as an incident, drill, plan or
+/// monitoring rule: the first kind with a stream of that id.
+fn resolve_stream(engine: &Engine, text: &str, stream: StreamId) -> Result<StreamId, CliError> {
+    if TicketId::from_str(text).is_err() || engine.store().stream_version(&stream)? > 0 {
+        return Ok(stream);
+    }
+    for kind in ["incident", "drill", "plan", "rule"] {
+        let candidate = StreamId::new(kind, text).map_err(usage)?;
+        if engine.store().stream_version(&candidate)? > 0 {
+            return Ok(candidate);
+        }
+    }
+    Ok(stream)
+}
+
+pub(crate) fn parse_stream(text: &str) -> Result<StreamId, CliError> {
     if let Ok(id) = TicketId::from_str(text) {
         return stream_of::<Ticket>(&id).map_err(usage);
     }
@@ -218,7 +238,11 @@ fn parse_stage(text: &str) -> Result<Stage, CliError> {
     })
 }
 
-fn parse_enum<T: Copy>(what: &str, text: &str, options: &[(&str, T)]) -> Result<T, CliError> {
+pub(crate) fn parse_enum<T: Copy>(
+    what: &str,
+    text: &str,
+    options: &[(&str, T)],
+) -> Result<T, CliError> {
     options
         .iter()
         .find(|(name, _)| *name == text)
@@ -232,7 +256,7 @@ fn parse_enum<T: Copy>(what: &str, text: &str, options: &[(&str, T)]) -> Result<
         })
 }
 
-fn parse_time(what: &str, text: &str) -> Result<DateTime<Utc>, CliError> {
+pub(crate) fn parse_time(what: &str, text: &str) -> Result<DateTime<Utc>, CliError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.to_utc())
         .map_err(|e| {
@@ -242,7 +266,7 @@ fn parse_time(what: &str, text: &str) -> Result<DateTime<Utc>, CliError> {
         })
 }
 
-fn parse_severity(text: &str) -> Result<Severity, CliError> {
+pub(crate) fn parse_severity(text: &str) -> Result<Severity, CliError> {
     Severity::from_str(text).map_err(usage)
 }
 
@@ -270,9 +294,7 @@ fn build(command: &TopCommand) -> Result<(Command, Option<TicketId>), CliError> 
             let (id, command) = ticket_command(t)?;
             (Command::Ticket(id, command), None)
         }
-        TopCommand::History { .. } | TopCommand::Verify | TopCommand::Simulate(_) => {
-            return Err(CliError::Usage("not a desk command".into()))
-        }
+        _ => return Err(CliError::Usage("not a desk command".into())),
     })
 }
 
@@ -582,7 +604,13 @@ fn parse_step(text: &str) -> Result<PlanStep, CliError> {
     })
 }
 
-fn render_recorded(recorded: &[Envelope], new_ticket: Option<TicketId>, json: bool) -> String {
+/// What a write printed: the new item's id alone (for `X=$(casebook ...)`), or one line
+/// per recorded event; with `--json` both as JSON.
+pub(crate) fn render_recorded(
+    recorded: &[Envelope],
+    new: Option<(&str, String)>,
+    json: bool,
+) -> String {
     if json {
         let events: Vec<Value> = recorded
             .iter()
@@ -598,12 +626,12 @@ fn render_recorded(recorded: &[Envelope], new_ticket: Option<TicketId>, json: bo
             })
             .collect();
         let mut out = json!({ "events": events });
-        if let Some(id) = new_ticket {
-            out["ticket"] = json!(id.to_string());
+        if let Some((key, id)) = &new {
+            out[*key] = json!(id);
         }
         return format!("{out}\n");
     }
-    if let Some(id) = new_ticket {
+    if let Some((_, id)) = new {
         // Only the id, so that `T=$(casebook ticket open ...)` works.
         return format!("{id}\n");
     }

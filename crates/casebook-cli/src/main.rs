@@ -2,16 +2,23 @@
 //!
 //! - `customer`, `member`, `ticket`: commands through the engine, acting `--as` a member
 //!   (or `--system` to bootstrap);
+//! - `plan`, `incident`, `rule`, `sample`, `drill`, `respond`: emergency response;
+//! - `sla publish`, `board`, `tick`, `replay`: service levels, the deadline scheduler and
+//!   the read models;
 //! - `history`: a case's timeline; `verify`: an integrity pass over the whole log;
 //! - `simulate`: a seeded, reproducible desk written through the engine.
 //!
 //! Errors are one line on stderr (`error: ...`) with an exit code that tells what kind
 //! of failure it was (see [`error::CliError::exit_code`]).
 
+mod board;
 mod cli;
 mod desk;
+mod emergency_cmd;
 mod error;
+mod policy;
 mod simulate;
+mod sla_cmd;
 mod summary;
 mod text;
 mod verify;
@@ -74,6 +81,16 @@ fn run(cli: Cli) -> Result<String, CliError> {
     match &cli.command {
         TopCommand::Simulate(args) => simulate::run(&cli.store, args),
         TopCommand::Verify => verify::run(&cli.store, cli.json),
+        TopCommand::Plan(_)
+        | TopCommand::Incident(_)
+        | TopCommand::Rule(_)
+        | TopCommand::Sample { .. }
+        | TopCommand::Drill(_)
+        | TopCommand::Respond { .. } => emergency_cmd::run(&cli),
+        TopCommand::Sla(_)
+        | TopCommand::Board(_)
+        | TopCommand::Tick { .. }
+        | TopCommand::Replay => sla_cmd::run(&cli),
         _ => desk::run(&cli),
     }
 }

@@ -26,6 +26,14 @@ use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Timelike, Utc, W
 use chrono_tz::Asia::Shanghai;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+mod emergency;
+
+use casebook::projections::{BoardFilter, SlaView};
+use casebook::scheduler;
+use casebook_core::ServiceLevelsCommand;
+
+use self::emergency::{DStep, Emergency, IStep};
+use crate::board;
 use crate::cli::SimulateArgs;
 use crate::desk::{channel_name, looks_like_store};
 use crate::error::CliError;
@@ -160,6 +168,27 @@ enum Action {
     Step(usize, Step),
     /// A member leaves the desk.
     Offboard,
+    /// The deadline scheduler runs.
+    Tick,
+    /// The monitoring feed sends a round of samples (and the process manager catches up).
+    Feed(DateTime<Utc>),
+    /// An incident's next handling step.
+    Incident(usize, IStep),
+    /// The quarter's drill is scheduled.
+    ScheduleDrill(u32),
+    /// A drill's next step.
+    Drill(usize, DStep),
+    /// The plans are reviewed and revised.
+    PlanUpkeep,
+}
+
+/// What the deadline scheduler recorded over the run.
+#[derive(Default)]
+struct TickStats {
+    ticks: u64,
+    warnings: u64,
+    breaches: u64,
+    expired: u64,
 }
 
 struct Sim {
@@ -180,6 +209,11 @@ struct Sim {
     last_of_org: BTreeMap<usize, TicketId>,
     pm_turn: usize,
     commands: u64,
+    /// The SLA view the scheduler works from, kept between ticks.
+    view: SlaView,
+    ticks: TickStats,
+    em: Emergency,
+    holidays: Vec<chrono::NaiveDate>,
 }
 
 /// Runs the simulation and returns the summary to print.
@@ -226,9 +260,25 @@ pub fn run(path: &Path, args: &SimulateArgs) -> Result<String, CliError> {
         last_of_org: BTreeMap::new(),
         pm_turn: 0,
         commands: 0,
+        view: SlaView::new(),
+        ticks: TickStats::default(),
+        em: Emergency::default(),
+        holidays: crate::policy::HOLIDAYS
+            .iter()
+            .filter_map(|d| chrono::NaiveDate::from_str(d).ok())
+            .collect(),
     };
     sim.bootstrap()?;
+    sim.publish_policy(start)?;
+    sim.bootstrap_emergency()?;
     sim.schedule(start, Action::Arrivals(start));
+    sim.schedule(start, Action::Tick);
+    sim.schedule(start, Action::Feed(start));
+    sim.schedule_drills(start, args.days);
+    let upkeep = sim.working_time(start + Duration::days(45), 30);
+    if upkeep < end {
+        sim.schedule(upkeep, Action::PlanUpkeep);
+    }
     // The member leaves mid-period, on a working morning.
     let leave = sim.working_time(start + Duration::days(i64::from(args.days) / 2), 60);
     if leave < end {
@@ -237,7 +287,18 @@ pub fn run(path: &Path, args: &SimulateArgs) -> Result<String, CliError> {
     let progress = progress_bar(u64::from(args.days));
     sim.run_queue(start, &progress)?;
     progress.finish_and_clear();
-
+    // The period ends: the clock stands at its end, the scheduler and the process manager
+    // have a last look, and the board is computed there.
+    sim.clock.set(end).map_err(|e| sim.sim_error(e))?;
+    sim.tick()?;
+    sim.respond()?;
+    sim.tick()?;
+    sim.view
+        .save_checkpoint(&**sim.engine.store())
+        .map_err(|e| sim.sim_error(format!("SLA checkpoint: {e}")))?;
+    let board_page = board::urgent_first(&sim.view, end, &BoardFilter::default(), 20);
+    let emergency = sim.emergency_summary();
+    let sla = sim.sla_summary(end);
     let Sim { engine, .. } = sim;
     let (tickets, position) = summary::fold_tickets(&engine)?;
     drop(engine);
@@ -248,6 +309,14 @@ pub fn run(path: &Path, args: &SimulateArgs) -> Result<String, CliError> {
         start.with_timezone(&Shanghai).format("%Y-%m-%d %H:%M")
     );
     out.push_str(&summary::render(&tickets, position));
+    out.push_str(&sla);
+    out.push_str(&emergency);
+    out.push_str(
+        "
+SLA board at the end of the period (at risk and breached first, top 20):
+",
+    );
+    out.push_str(&board::render_table(&board_page));
     match Arc::try_unwrap(store) {
         Ok(store) => store.close()?,
         Err(store) => store.sync()?,
@@ -413,6 +482,82 @@ impl Sim {
         Ok(())
     }
 
+    /// A project manager publishes the desk's SLA policy, in force from the start.
+    fn publish_policy(&mut self, start: DateTime<Utc>) -> Result<(), CliError> {
+        let policy = crate::policy::standard_policy(1, start)?;
+        let pm = self
+            .pms
+            .first()
+            .cloned()
+            .ok_or_else(|| self.sim_error("no project manager"))?;
+        self.commands += 1;
+        self.engine
+            .execute(
+                &Actor::Member(pm),
+                ServiceLevelsCommand::PublishPolicy { policy },
+            )
+            .map_err(|e| self.sim_error(format!("publishing the SLA policy: {e}")))?;
+        Ok(())
+    }
+
+    /// One run of the deadline scheduler at the simulated now.
+    fn tick(&mut self) -> Result<(), CliError> {
+        let now = self.clock_now();
+        let report = scheduler::tick_with(&self.engine, &mut self.view, now)
+            .map_err(|e| self.sim_error(format!("deadline scheduler: {e}")))?;
+        self.ticks.ticks += 1;
+        self.ticks.warnings += u64::try_from(report.warnings).unwrap_or(0);
+        self.ticks.breaches += u64::try_from(report.breaches).unwrap_or(0);
+        self.ticks.expired += u64::try_from(report.expired.len()).unwrap_or(0);
+        Ok(())
+    }
+
+    /// The scheduler runs every hour from 08:00 to 20:00 on working days, and every
+    /// three hours otherwise.
+    fn next_tick(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let next = at + Duration::hours(1);
+        let local = next.with_timezone(&Shanghai);
+        let working = !matches!(local.weekday(), Weekday::Sat | Weekday::Sun)
+            && !self.holidays.contains(&local.date_naive());
+        if working && (8..=20).contains(&local.hour()) {
+            next
+        } else {
+            at + Duration::hours(3)
+        }
+    }
+
+    /// What the scheduler recorded, and the compliance of the period.
+    fn sla_summary(&self, end: DateTime<Utc>) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let t = &self.ticks;
+        let _ = writeln!(out, "service levels");
+        let _ = writeln!(
+            out,
+            "  scheduler ticks    {} ({} warnings, {} breaches recorded, {} confirmations expired)",
+            t.ticks, t.warnings, t.breaches, t.expired
+        );
+        let start = end - Duration::days(400);
+        let compliance = self.view.compliance(start, end);
+        for (target, c) in &compliance.targets {
+            let total = c.met + c.breached;
+            // Per mille from integers: the text never depends on float formatting.
+            let per_mille = (c.met * 1000 + total / 2).checked_div(total);
+            let _ = writeln!(
+                out,
+                "  {:<18} {} met, {} breached ({})",
+                target.as_str(),
+                c.met,
+                c.breached,
+                per_mille.map_or_else(
+                    || "-".to_string(),
+                    |p| format!("{}.{}% met", p / 10, p % 10)
+                )
+            );
+        }
+        out
+    }
+
     fn run_queue(&mut self, start: DateTime<Utc>, progress: &ProgressBar) -> Result<(), CliError> {
         while let Some(Reverse((at, _, action))) = self.queue.pop() {
             if at >= self.end {
@@ -427,6 +572,18 @@ impl Sim {
                 Action::Arrivals(hour) => self.arrivals(hour)?,
                 Action::Step(t, step) => self.step(t, step)?,
                 Action::Offboard => self.offboard()?,
+                Action::Tick => {
+                    self.tick()?;
+                    let next = self.next_tick(at);
+                    if next < self.end {
+                        self.schedule(next, Action::Tick);
+                    }
+                }
+                Action::Feed(at) => self.feed(at)?,
+                Action::Incident(i, step) => self.incident_step(i, step)?,
+                Action::ScheduleDrill(q) => self.schedule_drill(q)?,
+                Action::Drill(d, step) => self.drill_step(d, step)?,
+                Action::PlanUpkeep => self.plan_upkeep()?,
             }
         }
         Ok(())
@@ -575,7 +732,8 @@ impl Sim {
         let close = NaiveTime::from_hms_opt(18, 0, 0).unwrap_or_default();
         // Bounded: a few hundred days of working time is far past any step's delay.
         for _ in 0..2000 {
-            let weekend = matches!(now.weekday(), Weekday::Sat | Weekday::Sun);
+            let weekend = matches!(now.weekday(), Weekday::Sat | Weekday::Sun)
+                || self.holidays.contains(&now.date_naive());
             let t = now.time();
             if weekend || t >= close {
                 now = next_day_at(now, open);
@@ -1094,8 +1252,18 @@ impl Sim {
                 }
             }
             Step::Expire => {
-                let owner = self.owner(t)?;
-                self.exec(t, &owner, TicketCommand::ExpireConfirmation)?;
+                // The deadline scheduler usually expires the window first; staff only
+                // record it when it has not.
+                let id = self.tickets[t].id;
+                let stage = self
+                    .engine
+                    .ticket(id)
+                    .map_err(|e| self.sim_error(format!("ticket {id}: {e}")))?
+                    .stage;
+                if stage == Some(casebook_core::ticket::Stage::Confirm) {
+                    let owner = self.owner(t)?;
+                    self.exec(t, &owner, TicketCommand::ExpireConfirmation)?;
+                }
                 (Some(Step::Close), self.staff_delay(t, 10, 120))
             }
             Step::Rate => {

@@ -431,3 +431,359 @@ fn the_same_seed_simulates_the_same_desk() {
     let other = ok(&b, &["simulate", "--seed", "12", "--days", "5", "--force"]);
     assert_ne!(other, first);
 }
+
+/// The states of a board's rows, from `board --json`.
+fn board_states(v: &Value) -> Vec<String> {
+    v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["state"].as_str().expect("a state").to_string())
+        .collect()
+}
+
+#[test]
+fn the_board_lists_breached_and_at_risk_cases_first_and_a_second_tick_records_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("desk");
+    let summary = ok(&store, &["simulate", "--seed", "5", "--days", "6"]);
+    assert!(
+        summary.contains("SLA board at the end of the period"),
+        "{summary}"
+    );
+    assert!(summary.contains("scheduler ticks"), "{summary}");
+    assert!(summary.contains("incidents"), "{summary}");
+
+    // Mid-period, some cases are urgent and others are not yet: urgent ones come first.
+    let as_of = "2026-04-03T15:00:00+08:00";
+    let v: Value = serde_json::from_str(&ok(
+        &store,
+        &["board", "--as-of", as_of, "--limit", "200", "--json"],
+    ))
+    .expect("board --json parses");
+    let states = board_states(&v);
+    let urgent = |s: &String| s == "breached" || s == "at_risk";
+    assert!(states.iter().any(urgent), "{states:?}");
+    assert!(states.iter().any(|s| !urgent(s)), "{states:?}");
+    let first_calm = states.iter().position(|s| !urgent(s)).expect("a calm row");
+    assert!(
+        states[first_calm..].iter().all(|s| !urgent(s)),
+        "breached and at-risk rows come first: {states:?}"
+    );
+    assert!(v["position"].as_u64().expect("a position") > 0);
+
+    // The table says the same, and filters work.
+    let table = ok(&store, &["board", "--as-of", as_of, "--limit", "5"]);
+    let first_row = table.lines().nth(1).expect("a row");
+    assert!(
+        first_row.starts_with("breached") || first_row.starts_with("at_risk"),
+        "{table}"
+    );
+    assert!(table.contains("computed at log position"), "{table}");
+    let some_org = v["rows"][0]["customer"].as_str().expect("a customer");
+    let filtered: Value = serde_json::from_str(&ok(
+        &store,
+        &["board", "--as-of", as_of, "--customer", some_org, "--json"],
+    ))
+    .expect("json");
+    assert!(filtered["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .all(|r| r["customer"] == some_org));
+
+    // The scheduler, well after the period: the first tick records, the second does not.
+    let later = "2026-04-20T10:00:00+08:00";
+    let first: Value =
+        serde_json::from_str(&ok(&store, &["tick", "--now", later, "--json"])).expect("json");
+    let recorded = first["warnings"].as_u64().expect("n")
+        + first["breaches"].as_u64().expect("n")
+        + first["expired"].as_array().expect("list").len() as u64;
+    assert!(recorded > 0, "{first}");
+    let events = events_in(&store);
+    let second: Value =
+        serde_json::from_str(&ok(&store, &["tick", "--now", later, "--json"])).expect("json");
+    assert_eq!(second["warnings"], 0, "{second}");
+    assert_eq!(second["breaches"], 0, "{second}");
+    assert_eq!(second["expired"].as_array().map(Vec::len), Some(0));
+    assert_eq!(events_in(&store), events, "the second tick wrote nothing");
+
+    // Replay rebuilds the view from zero and agrees with the log's head.
+    let replay: Value = serde_json::from_str(&ok(&store, &["replay", "--json"])).expect("json");
+    assert_eq!(replay["events"].as_u64(), Some(events), "{replay}");
+    assert_eq!(replay["position"].as_u64(), Some(events), "{replay}");
+}
+
+#[test]
+fn an_incident_goes_through_its_lifecycle_and_alerts_declare_incidents() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path();
+    bootstrap(store);
+    ok(
+        store,
+        &[
+            "--system",
+            "member",
+            "add",
+            "zhao.lei",
+            "--name",
+            "赵磊",
+            "--role",
+            "security_engineer",
+        ],
+    );
+    let sec = ["--as", "zhao.lei"];
+    let with =
+        |args: &[&str]| -> Vec<String> { sec.iter().chain(args).map(|s| s.to_string()).collect() };
+    let run_ok = |args: &[&str]| -> String {
+        let all = with(args);
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        ok(store, &refs)
+    };
+    let plan = run_ok(&[
+        "plan",
+        "create",
+        "--title",
+        "勒索软件应急预案 / Ransomware response",
+        "--role",
+        "incident commander|security on call|leads the response",
+        "--step",
+        "occurrence|10|confirm",
+        "--step",
+        "report|15|report to the PM",
+        "--step",
+        "handling|60|isolate and clean",
+        "--step",
+        "recovery|30|restore",
+        "--measure",
+        "isolate the host",
+    ])
+    .trim()
+    .to_string();
+    assert!(uuid::Uuid::parse_str(&plan).is_ok(), "{plan}");
+
+    let incident = run_ok(&[
+        "incident",
+        "declare",
+        "--title",
+        "Encrypted file shares",
+        "--description",
+        "files renamed *.locked",
+        "--severity",
+        "critical",
+        "--customer",
+        "acme",
+        "--affected-system",
+        "fs-01",
+        "--plan",
+        &plan,
+    ])
+    .trim()
+    .to_string();
+    assert!(uuid::Uuid::parse_str(&incident).is_ok(), "{incident}");
+    run_ok(&["incident", "ack", &incident]);
+    run_ok(&[
+        "incident",
+        "assess",
+        &incident,
+        "--scope",
+        "fs-01",
+        "--impact",
+        "shares offline",
+    ]);
+    // Recovery before any logged action is refused: one line, exit 3, nothing written.
+    let before = events_in(store);
+    let refused: Vec<String> = with(&["incident", "recovered", &incident, "--summary", "done"]);
+    let refs: Vec<&str> = refused.iter().map(String::as_str).collect();
+    fails(store, &refs, 3);
+    assert_eq!(events_in(store), before);
+    run_ok(&[
+        "incident",
+        "action",
+        &incident,
+        "--kind",
+        "containment",
+        "--description",
+        "isolated fs-01",
+    ]);
+    run_ok(&["incident", "progress", &incident, "--summary", "contained"]);
+    run_ok(&[
+        "incident",
+        "recovered",
+        &incident,
+        "--summary",
+        "restored from backup",
+    ]);
+    run_ok(&[
+        "incident",
+        "verify",
+        &incident,
+        "--evidence",
+        "checksums match",
+    ]);
+    // The affected customer's contact confirms for its organisation.
+    ok(
+        store,
+        &[
+            "--as", "bob", "incident", "confirm", &incident, "--org", "acme",
+        ],
+    );
+    run_ok(&[
+        "incident",
+        "review",
+        &incident,
+        "--root-cause",
+        "phished admin",
+        "--lesson",
+        "MFA was missing",
+        "--improvement",
+        "require MFA for admins",
+        "--downtime-minutes",
+        "90",
+        "--responder-minutes",
+        "240",
+        "--hourly-rate-cents",
+        "30000",
+    ]);
+    run_ok(&["incident", "close", &incident]);
+    let state: Value =
+        serde_json::from_str(&run_ok(&["incident", "show", &incident, "--json"])).expect("json");
+    assert!(state["closed_at"].is_string(), "{state}");
+    let history = ok(store, &["history", &incident]);
+    assert!(
+        history
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("IncidentDeclared")),
+        "{history}"
+    );
+    assert!(history.contains("IncidentClosed"), "{history}");
+
+    // A monitoring rule: a sample past a zero-window threshold raises an alert, and the
+    // process manager declares an incident for it under the plan.
+    let rule = run_ok(&[
+        "rule",
+        "define",
+        "--name",
+        "DB CPU",
+        "--metric",
+        "system_performance",
+        "--scope",
+        "customer:acme",
+        "--threshold",
+        "90",
+        "--severity",
+        "high",
+        "--measure",
+        "look for miners",
+    ])
+    .trim()
+    .to_string();
+    let quiet = run_ok(&["sample", &rule, "--scope", "acme-db", "--value", "40"]);
+    assert_eq!(quiet.trim(), "nothing to record");
+    let alert = run_ok(&["sample", &rule, "--scope", "acme-db", "--value", "97"]);
+    assert!(alert.contains("AlertRaised"), "{alert}");
+    let responded: Value =
+        serde_json::from_str(&ok(store, &["respond", "--plan", &plan, "--json"])).expect("json");
+    assert!(responded["handled"].as_u64().expect("n") > 0, "{responded}");
+    let rule_state = run_ok(&["rule", "show", &rule]);
+    assert!(rule_state.contains("ALERT #1"), "{rule_state}");
+    // The review's improvement became a requested revision of the plan.
+    let plan_state = run_ok(&["plan", "show", &plan]);
+    assert!(
+        plan_state.contains("require MFA for admins"),
+        "{plan_state}"
+    );
+
+    // A drill against the plan, scored.
+    let drill = run_ok(&[
+        "drill",
+        "schedule",
+        "--plan",
+        &plan,
+        "--scenario",
+        "tabletop",
+        "--participant",
+        "zhao.lei",
+        "--date",
+        "2026-03-02T10:00:00+08:00",
+    ])
+    .trim()
+    .to_string();
+    run_ok(&["drill", "start", &drill]);
+    fails(
+        store,
+        &["--as", "zhao.lei", "drill", "phase", &drill, "handling"],
+        3,
+    );
+    for phase in ["occurrence", "report", "handling", "recovery"] {
+        run_ok(&["drill", "phase", &drill, phase]);
+    }
+    run_ok(&["drill", "evaluate", &drill, "--notes", "fine"]);
+    run_ok(&["drill", "findings", &drill, "--finding", "no deputy"]);
+    let scored: Value =
+        serde_json::from_str(&run_ok(&["drill", "show", &drill, "--json"])).expect("json");
+    assert!(scored["score"]["total"].as_u64().is_some(), "{scored}");
+}
+
+#[test]
+fn a_bad_policy_file_is_one_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("desk");
+    bootstrap(&store);
+    let before = events_in(&store);
+    let file = dir.path().join("policy.json");
+    let pm = ["--as", "li.na", "sla", "publish", "--file"];
+    let publish = |path: &Path, code: Option<i32>| {
+        let mut args: Vec<&str> = pm.to_vec();
+        let p = path.to_str().expect("utf-8 path");
+        args.push(p);
+        match code {
+            Some(code) => {
+                fails(&store, &args, code);
+            }
+            None => {
+                ok(&store, &args);
+            }
+        }
+    };
+
+    publish(&dir.path().join("missing.json"), Some(2));
+    std::fs::write(&file, "{ not json").expect("write");
+    publish(&file, Some(2));
+    std::fs::write(&file, r#"{"version": 1, "targets": []}"#).expect("write");
+    publish(&file, Some(2));
+    // Well-formed, but a warning share past 1 does not make a policy.
+    let mut spec: Value = serde_json::from_str(&ok(
+        &store,
+        &["sla", "example", "--effective-from", "2030-01-01T00:00:00Z"],
+    ))
+    .expect("the example is JSON");
+    spec["warnings"] = serde_json::json!([0.75, 1.5]);
+    std::fs::write(&file, spec.to_string()).expect("write");
+    publish(&file, Some(2));
+    // A valid policy that would take effect in the past is refused by the desk's rule.
+    spec["warnings"] = serde_json::json!([0.75, 0.9]);
+    spec["effective_from"] = serde_json::json!("2020-01-01T00:00:00Z");
+    std::fs::write(&file, spec.to_string()).expect("write");
+    publish(&file, Some(3));
+    // A support engineer may not publish one.
+    spec["effective_from"] = serde_json::json!("2030-01-01T00:00:00Z");
+    std::fs::write(&file, spec.to_string()).expect("write");
+    fails(
+        &store,
+        &[
+            "--as",
+            "wang.wei",
+            "sla",
+            "publish",
+            "--file",
+            file.to_str().expect("utf-8"),
+        ],
+        3,
+    );
+    assert_eq!(events_in(&store), before, "nothing was written");
+
+    publish(&file, None);
+    assert_eq!(events_in(&store), before + 1);
+}
