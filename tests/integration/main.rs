@@ -10,6 +10,7 @@ mod drills;
 mod emergency_model;
 mod engine;
 mod incidents;
+mod kpi;
 mod migration;
 mod monitoring;
 mod plans;

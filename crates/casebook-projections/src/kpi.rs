@@ -20,8 +20,9 @@
 //! # The window and the cut-off
 //!
 //! A report covers a [`Period`] `[start, end)` as of an instant `as_of`. Its **cut-off**
-//! is `c = min(end, as_of)` and its **window** is `W = [start, c)`: a report on the
-//! current month counts what happened so far. Every figure counts events by their
+//! is `c = min(end, as_of + 1 µs)` and its **window** is `W = [start, c)`: a report on
+//! the current month counts what happened so far, including what was recorded at the
+//! `as_of` instant itself (one microsecond is the store's time resolution). Every figure counts events by their
 //! recorded time (the envelope's `recorded_at`), never by the time of the query.
 //! [`KpiReport::build`] folds both views exactly up to the cut-off, so a report on a
 //! past period is the same whenever it is computed; [`KpiReport::compute`] takes views
@@ -798,9 +799,8 @@ pub struct DrillKpis {
 pub enum AsOf {
     /// Everything recorded at or before this instant.
     Instant(DateTime<Utc>),
-    /// Everything up to and including this global log position; the cut-off is one
-    /// microsecond after the recorded time of the last event folded (so that event is
-    /// inside the window), capped at the period's end.
+    /// Everything up to and including this global log position, as of the recorded
+    /// time of the last event folded.
     Position(u64),
 }
 
@@ -809,7 +809,7 @@ pub enum AsOf {
 pub struct KpiReport {
     /// The period.
     pub period: Period,
-    /// `min(period end, as of)`: the window is `[period start, cut_off)`.
+    /// `min(period end, as of + 1 µs)`: the window is `[period start, cut_off)`.
     pub cut_off: DateTime<Utc>,
     /// The log position the report was computed at.
     pub position: u64,
@@ -1048,6 +1048,9 @@ fn ticket_contribution(
     c
 }
 
+/// The store's time resolution: `as_of + TICK` is the first instant after `as_of`.
+const TICK: chrono::TimeDelta = chrono::TimeDelta::microseconds(1);
+
 const UNASSIGNED: &str = "(unassigned)";
 const UNTRIAGED: &str = "(untriaged)";
 const INTERNAL: &str = "(internal)";
@@ -1067,27 +1070,24 @@ impl KpiReport {
     ) -> Result<KpiReport, KpiError> {
         match as_of {
             AsOf::Instant(instant) => {
-                let cut = instant.min(period.end);
-                let kpi = KpiView::as_of(store, cut)?;
-                let sla = SlaView::as_of(store, cut)?;
-                KpiReport::compute(&kpi, &sla, period, cut)
+                // Events recorded at the period's end belong to the next period.
+                let last = instant.min(period.end - TICK);
+                let kpi = KpiView::as_of(store, last)?;
+                let sla = SlaView::as_of(store, last)?;
+                KpiReport::compute(&kpi, &sla, period, instant)
             }
             AsOf::Position(position) => {
                 let kpi = KpiView::at_position(store, position)?;
                 let sla = SlaView::at_position(store, position)?;
-                // Just after the last folded event, so that the event itself (and
-                // every event recorded at the same instant before it) is inside the
-                // half-open window.
-                let last = kpi
-                    .last_recorded_at()
-                    .map_or(period.start, |t| t + chrono::TimeDelta::microseconds(1));
+                let last = kpi.last_recorded_at().unwrap_or(period.start);
                 KpiReport::compute(&kpi, &sla, period, last.max(period.start))
             }
         }
     }
 
-    /// Computes the report of `period` from views folded to the same position, with
-    /// the cut-off `min(period end, as_of)`. Pure: reads nothing, writes nothing.
+    /// Computes the report of `period` from views folded to the same position, as of
+    /// `as_of` (inclusive: the cut-off is `min(period end, as_of + 1 µs)`). Pure: reads
+    /// nothing, writes nothing.
     ///
     /// # Errors
     ///
@@ -1113,7 +1113,7 @@ impl KpiReport {
             });
         }
         let start = period.start;
-        let cut = as_of.min(period.end);
+        let cut = (as_of + TICK).min(period.end);
         let mut desk = Acc::default();
         let mut groups: BTreeMap<(Dimension, String), Acc> = BTreeMap::new();
         for (&id, facts) in &kpi.state.tickets {

@@ -476,7 +476,7 @@ fn as_of_a_past_instant_and_position() {
     let period = march_period();
     let cut = sh(3, 3, 11, 0);
     let report = KpiReport::build(&log.store, &period, AsOf::Instant(cut)).unwrap();
-    assert_eq!(report.cut_off, cut);
+    assert_eq!(report.cut_off, cut + TimeDelta::microseconds(1));
     let view = KpiView::as_of(&log.store, cut).unwrap();
     assert_eq!(report.position, view.position());
     let r = &report.desk.resolution;
