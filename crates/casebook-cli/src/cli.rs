@@ -112,6 +112,8 @@ pub enum TopCommand {
         #[arg(long)]
         now: Option<String>,
     },
+    /// The service-quality KPI report of a month or a quarter.
+    Report(ReportArgs),
     /// Rebuilds the read models from the start of the log (progress on stderr), saves
     /// their checkpoints and prints counts.
     Replay,
@@ -149,6 +151,29 @@ pub struct BoardArgs {
     /// The board as it stood at this instant (RFC 3339; default now).
     #[arg(long)]
     pub as_of: Option<String>,
+}
+
+/// Arguments of `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A quarter: `2026Q1` or `2026-Q1`.
+    #[arg(long, conflicts_with = "month", required_unless_present = "month")]
+    pub quarter: Option<String>,
+    /// A month: `2026-03`.
+    #[arg(long)]
+    pub month: Option<String>,
+    /// table, json, csv or html (a self-contained page with SVG charts of the trends).
+    #[arg(long, default_value = "table", value_parser = ["table", "json", "csv", "html"])]
+    pub format: String,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The report as it stood at this instant (RFC 3339; default now).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// The time zone months and quarters are reckoned in.
+    #[arg(long = "tz", default_value = "Asia/Shanghai")]
+    pub time_zone: String,
 }
 
 /// `sla ...`

@@ -4,7 +4,7 @@
 //!   (or `--system` to bootstrap);
 //! - `plan`, `incident`, `rule`, `sample`, `drill`, `respond`: emergency response;
 //! - `sla publish`, `board`, `tick`, `replay`: service levels, the deadline scheduler and
-//!   the read models;
+//!   the read models; `report`: the KPI report of a month or quarter;
 //! - `history`: a case's timeline; `verify`: an integrity pass over the whole log;
 //! - `simulate`: a seeded, reproducible desk written through the engine.
 //!
@@ -17,6 +17,7 @@ mod desk;
 mod emergency_cmd;
 mod error;
 mod policy;
+mod report_cmd;
 mod simulate;
 mod sla_cmd;
 mod summary;
@@ -81,6 +82,7 @@ fn run(cli: Cli) -> Result<String, CliError> {
     match &cli.command {
         TopCommand::Simulate(args) => simulate::run(&cli.store, args),
         TopCommand::Verify => verify::run(&cli.store, cli.json),
+        TopCommand::Report(args) => report_cmd::run(&cli, args),
         TopCommand::Plan(_)
         | TopCommand::Incident(_)
         | TopCommand::Rule(_)

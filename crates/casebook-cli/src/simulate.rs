@@ -299,6 +299,7 @@ pub fn run(path: &Path, args: &SimulateArgs) -> Result<String, CliError> {
     let board_page = board::urgent_first(&sim.view, end, &BoardFilter::default(), 20);
     let emergency = sim.emergency_summary();
     let sla = sim.sla_summary(end);
+    let kpi = crate::report_cmd::quarter_report(&**sim.engine.store(), start, end, Shanghai)?;
     let Sim { engine, .. } = sim;
     let (tickets, position) = summary::fold_tickets(&engine)?;
     drop(engine);
@@ -317,6 +318,13 @@ SLA board at the end of the period (at risk and breached first, top 20):
 ",
     );
     out.push_str(&board::render_table(&board_page));
+    out.push_str(&format!(
+        "\nKPI report {} as of {} (log position {}):\n",
+        kpi.period.label,
+        kpi.cut_off.format("%Y-%m-%dT%H:%M:%SZ"),
+        kpi.position
+    ));
+    out.push_str(&kpi.to_table());
     match Arc::try_unwrap(store) {
         Ok(store) => store.close()?,
         Err(store) => store.sync()?,

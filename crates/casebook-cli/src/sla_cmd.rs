@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 
+use casebook::projections::kpi::KpiView;
 use casebook::projections::{BoardFilter, SlaView};
 use casebook::scheduler;
 use casebook_core::{MemberId, OrgId, ServiceLevelsCommand};
@@ -15,6 +16,10 @@ use crate::board;
 use crate::cli::{BoardArgs, Cli, SlaCmd, TopCommand};
 use crate::desk::{actor, parse_time, render_recorded, Desk};
 use crate::error::{usage, CliError};
+
+fn kpi_error(e: impl std::fmt::Display) -> CliError {
+    CliError::Storage(format!("KPI view: {e}"))
+}
 
 fn view_error(e: impl std::fmt::Display) -> CliError {
     CliError::Storage(format!("SLA view: {e}"))
@@ -163,6 +168,7 @@ fn replay(cli: &Cli) -> Result<String, CliError> {
         }
         let started = std::time::Instant::now();
         let mut view = SlaView::new();
+        let mut kpi = KpiView::new();
         let (mut position, mut events) = (0u64, 0u64);
         loop {
             let page = store.read_all(position, MAX_PAGE)?;
@@ -170,20 +176,23 @@ fn replay(cli: &Cli) -> Result<String, CliError> {
             position = last.global_position;
             for envelope in &page {
                 view.apply(envelope).map_err(view_error)?;
+                kpi.apply(envelope).map_err(kpi_error)?;
             }
             events += u64::try_from(page.len()).unwrap_or(0);
             bar.set_position(position);
         }
         bar.finish_and_clear();
         view.save_checkpoint(store).map_err(view_error)?;
+        kpi.save_checkpoint(store).map_err(kpi_error)?;
+        let tickets = kpi.ticket_count();
         let cases = view.cases().count();
         let open = view.cases().filter(|c| c.open).count();
         let breaches = view.breaches().len();
         let elapsed = started.elapsed();
-        Ok::<_, CliError>((events, position, cases, open, breaches, elapsed))
+        Ok::<_, CliError>((events, position, cases, open, breaches, tickets, elapsed))
     })();
     desk.close()?;
-    let (events, position, cases, open, breaches, elapsed) = result?;
+    let (events, position, cases, open, breaches, tickets, elapsed) = result?;
     if cli.json {
         return Ok(format!(
             "{}\n",
@@ -191,14 +200,16 @@ fn replay(cli: &Cli) -> Result<String, CliError> {
                 "events": events,
                 "position": position,
                 "views": [{"name": casebook::projections::SLA_CHECKPOINT, "cases": cases,
-                    "open_cases": open, "breaches": breaches}],
+                    "open_cases": open, "breaches": breaches},
+                    {"name": "kpi", "tickets": tickets}],
                 "elapsed_ms": u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             })
         ));
     }
     Ok(format!(
         "replayed {events} events to log position {position} in {:.2} s\n\
-         sla view: {cases} cases ({open} open), {breaches} breaches; checkpoint saved\n",
+         sla view: {cases} cases ({open} open), {breaches} breaches; checkpoint saved\n\
+         kpi view: {tickets} tickets; checkpoint saved\n",
         elapsed.as_secs_f64()
     ))
 }

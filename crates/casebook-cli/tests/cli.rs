@@ -508,6 +508,34 @@ fn the_board_lists_breached_and_at_risk_cases_first_and_a_second_tick_records_no
     assert_eq!(second["expired"].as_array().map(Vec::len), Some(0));
     assert_eq!(events_in(&store), events, "the second tick wrote nothing");
 
+    // The quarter's KPI report, in every format.
+    let report: Value = serde_json::from_str(&ok(
+        &store,
+        &["report", "--quarter", "2026Q2", "--format", "json"],
+    ))
+    .expect("report json");
+    assert_eq!(report["period"]["label"], "2026-Q2", "{report}");
+    assert!(report["desk"]["resolution"]["opened"].as_u64().expect("n") > 0);
+    let csv = ok(&store, &["report", "--month", "2026-04", "--format", "csv"]);
+    assert!(csv.lines().count() > 2, "{csv}");
+    let page = dir.path().join("q2.html");
+    ok(
+        &store,
+        &[
+            "report",
+            "--quarter",
+            "2026-Q2",
+            "--format",
+            "html",
+            "--out",
+            page.to_str().expect("utf-8"),
+        ],
+    );
+    let html = std::fs::read_to_string(&page).expect("the page was written");
+    assert!(html.contains("<svg"), "inline charts");
+    assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="));
+    fails(&store, &["report", "--month", "2026-13"], 2);
+
     // Replay rebuilds the view from zero and agrees with the log's head.
     let replay: Value = serde_json::from_str(&ok(&store, &["replay", "--json"])).expect("json");
     assert_eq!(replay["events"].as_u64(), Some(events), "{replay}");
