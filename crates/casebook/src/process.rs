@@ -325,7 +325,7 @@ impl EmergencyResponse {
         self.position
     }
 
-    /// Events passed over, oldest first (the last [`MAX_SKIPPED`]).
+    /// Events passed over, oldest first (the last 1,000).
     pub fn skipped(&self) -> &[Skipped] {
         &self.state.skipped
     }
