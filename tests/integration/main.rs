@@ -6,13 +6,17 @@
 // `memory` and `sled` include the same test files on purpose: one suite, every store.
 #![allow(clippy::duplicate_mod)]
 
+mod alert_model;
+mod drill_model;
 mod drills;
 mod emergency_model;
 mod engine;
+mod incident_model;
 mod incidents;
 mod kpi;
 mod migration;
 mod monitoring;
+mod plan_model;
 mod plans;
 mod sla;
 mod support;
