@@ -16,6 +16,7 @@ mod incidents;
 mod kpi;
 mod migration;
 mod monitoring;
+mod multi_instance;
 mod plan_model;
 mod plans;
 mod sla;
