@@ -725,6 +725,16 @@ fn describe(engine: &Engine, e: &Envelope) -> String {
             Ok(ev) => describe_directory_event(&ev),
             Err(err) => format!("(does not decode: {err})"),
         },
+        // Other kinds (incidents, drills, plans, rules, SLA alerts): the payload itself,
+        // shortened, unless it carries personal data.
+        _ if e.personal_data.is_empty() => {
+            let text: String = e.payload.as_str().chars().take(100).collect();
+            if text.len() < e.payload.as_str().len() {
+                format!("{text}…")
+            } else {
+                text
+            }
+        }
         _ => String::new(),
     }
 }

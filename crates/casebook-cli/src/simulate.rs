@@ -520,18 +520,25 @@ impl Sim {
         Ok(())
     }
 
-    /// The scheduler runs every hour from 08:00 to 20:00 on working days, and every
-    /// three hours otherwise.
+    /// The scheduler runs every hour from 09:00 to 18:00 on working days, when business
+    /// time passes and warnings and breaches fall due, and once at midnight every day for
+    /// the confirmation windows (counted in wall time). Outside office hours the business
+    /// calendar stands still, so more ticks there would find nothing new; a tick costs
+    /// one pass over every case the view knows, so the quarter's run time follows the
+    /// number of ticks.
     fn next_tick(&self, at: DateTime<Utc>) -> DateTime<Utc> {
-        let next = at + Duration::hours(1);
-        let local = next.with_timezone(&Shanghai);
-        let working = !matches!(local.weekday(), Weekday::Sat | Weekday::Sun)
-            && !self.holidays.contains(&local.date_naive());
-        if working && (8..=20).contains(&local.hour()) {
-            next
-        } else {
-            at + Duration::hours(3)
+        let mut next = at;
+        // Bounded: within four days there is always a midnight.
+        for _ in 0..96 {
+            next += Duration::hours(1);
+            let local = next.with_timezone(&Shanghai);
+            let working = !matches!(local.weekday(), Weekday::Sat | Weekday::Sun)
+                && !self.holidays.contains(&local.date_naive());
+            if local.hour() == 0 || (working && (9..=18).contains(&local.hour())) {
+                break;
+            }
         }
+        next
     }
 
     /// What the scheduler recorded, and the compliance of the period.
