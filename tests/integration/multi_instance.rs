@@ -764,7 +764,6 @@ fn high_or_low(desk: &Desk, engine: &Engine, rule: RuleId, value: f64) {
 /// reload the incident and count the alert as done when it already holds it; or let
 /// `Incident::decide` check `AlreadyLinked` before the stage for `JoinAlert`.
 #[test]
-#[ignore = "bug in casebook::process: a second manager declares a duplicate incident for an alert another manager joined to an incident closed meanwhile"]
 fn an_alert_joined_by_one_manager_is_not_declared_again_by_another() {
     let inner = Arc::new(MemoryStore::new());
     let desk = Desk::on(inner.clone());

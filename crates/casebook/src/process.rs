@@ -595,8 +595,15 @@ impl EmergencyResponse {
                     meta,
                 );
                 match result {
-                    // Closed in the meantime: declare a new one below.
-                    Err(EngineError::Rejected(Rejection::WrongStage { .. })) => {}
+                    // Closed in the meantime. Another manager (another instance sharing
+                    // the store) may have joined this very alert before it closed: then
+                    // the alert is handled. Otherwise declare a new incident below.
+                    Err(EngineError::Rejected(Rejection::WrongStage { .. })) => {
+                        let (incident, _) = engine.load::<Incident>(&open)?;
+                        if incident.alerts.contains(&mark) {
+                            return Ok(Outcome::Done);
+                        }
+                    }
                     other => return settle(other, &[Rule::AlreadyLinked]),
                 }
             }
