@@ -198,7 +198,7 @@ fn acknowledged_writes_survive_sigkill() {
         let kill_after = if rng.below(5) == 0 {
             rng.below(2)
         } else {
-            1 + rng.below(300)
+            1 + rng.below(150)
         };
         let spin = rng.below(200_000);
         let mut child = Command::new(&exe)
