@@ -4,7 +4,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use casebook_core::{DirectoryEvent, TicketEvent};
+use casebook_core::drill::DrillEvent;
+use casebook_core::monitoring::RuleEvent;
+use casebook_core::plan::PlanEvent;
+use casebook_core::service_levels::ServiceLevelsEvent;
+use casebook_core::{DirectoryEvent, IncidentEvent, SlaAlertEvent, TicketEvent};
 use casebook_store::limits::MAX_PAGE;
 use casebook_store::StreamId;
 use serde_json::json;
@@ -123,6 +127,16 @@ fn check(desk: &Desk) -> Result<Report, CliError> {
             let decoded = match e.stream_id.kind() {
                 "ticket" => desk.engine.decode::<TicketEvent>(e).map(drop),
                 "directory" => desk.engine.decode::<DirectoryEvent>(e).map(drop),
+                "incident" => desk.engine.decode::<IncidentEvent>(e).map(drop),
+                "plan" => desk.engine.decode::<PlanEvent>(e).map(drop),
+                "rule" => desk.engine.decode::<RuleEvent>(e).map(drop),
+                "drill" => desk.engine.decode::<DrillEvent>(e).map(drop),
+                "sla" => desk.engine.decode::<SlaAlertEvent>(e).map(drop),
+                "service_levels" => desk.engine.decode::<ServiceLevelsEvent>(e).map(drop),
+                "assessment" => desk
+                    .engine
+                    .decode::<casebook_core::AssessmentEvent>(e)
+                    .map(drop),
                 _ => {
                     report.unchecked += 1;
                     match serde_json::from_str::<serde_json::Value>(e.payload.as_str()) {
