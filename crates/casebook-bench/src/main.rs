@@ -10,7 +10,11 @@
 //! `{"name","value","unit","reference","ratio"}`; otherwise a table. Every value is the
 //! median of several runs. Timings belong here, never in tests.
 
+mod cqrs_peer;
+mod engine_figures;
 mod sled_figures;
+mod view_figures;
+mod workload;
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -34,6 +38,13 @@ struct Args {
     /// it on the disk you want to measure.
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Internal: run one child-process part (memory figures, MemStore) and write its
+    /// numbers as a JSON array to `--child-out`.
+    #[arg(long, hide = true)]
+    child: Option<String>,
+    /// Internal: where a child writes its numbers.
+    #[arg(long, hide = true)]
+    child_out: Option<PathBuf>,
 }
 
 /// One measured figure beside its reference.
@@ -66,6 +77,8 @@ impl Figure {
 pub struct Ctx {
     /// Smaller sizes and fewer runs.
     pub quick: bool,
+    /// The scratch root given with `--dir`, passed on to children.
+    dir: Option<PathBuf>,
     scratch: tempfile::TempDir,
     next: std::cell::Cell<usize>,
 }
@@ -94,9 +107,51 @@ pub type Measure = fn(&Ctx) -> Result<Vec<Figure>, Box<dyn Error>>;
 /// Every measurement, in the order they run. Add new ones here.
 pub const MEASUREMENTS: &[(&str, Measure)] = &[
     ("append_durable", sled_figures::append_durable),
+    ("engine_commands", engine_figures::engine_commands),
+    ("rebuild", view_figures::rebuild),
+    ("board_top50", view_figures::board_top50),
+    ("replay_rss", view_figures::replay_rss),
     ("load_snapshot", sled_figures::load_snapshot),
     ("bytes_per_event", sled_figures::bytes_per_event),
 ];
+
+/// Runs a part of a measurement in a fresh child process of this binary (own memory,
+/// stdout discarded) and returns the numbers it reports.
+///
+/// # Errors
+///
+/// If the child cannot start, fails, or reports nothing readable.
+pub fn run_child(ctx: &Ctx, part: &str) -> Result<Vec<f64>, Box<dyn Error>> {
+    let out = ctx.fresh_dir("child").with_extension("json");
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command.args(["--child", part, "--child-out"]).arg(&out);
+    if ctx.quick {
+        command.arg("--quick");
+    }
+    if let Some(dir) = &ctx.dir {
+        command.arg("--dir").arg(dir);
+    }
+    let status = command
+        .stdout(std::process::Stdio::null())
+        .stdin(std::process::Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err(format!("the {part} child process failed: {status}").into());
+    }
+    Ok(serde_json::from_slice(&std::fs::read(&out)?)?)
+}
+
+fn child_main(ctx: &Ctx, part: &str, out: &Path) -> Result<(), Box<dyn Error>> {
+    let numbers = match part {
+        "memstore_8" => engine_figures::memstore_samples(ctx, 8)?,
+        "memstore_1000" => engine_figures::memstore_samples(ctx, 1_000)?,
+        "replay_rss" => view_figures::replay_rss_child(ctx)?,
+        "open_rss" => view_figures::open_rss_child(ctx)?,
+        other => return Err(format!("no child part named {other}").into()),
+    };
+    std::fs::write(out, serde_json::to_vec(&numbers)?)?;
+    Ok(())
+}
 
 /// The median of some samples (the mean of the middle two for an even count).
 pub fn median(mut samples: Vec<f64>) -> f64 {
@@ -133,7 +188,7 @@ fn print(figure: &Figure, json: bool) {
         );
     } else {
         println!(
-            "{:<22} {:>14.1} {:<9} {:>14.1}  {:<34} {:>6.3}",
+            "{:<32} {:>14.1} {:<9} {:>14.1}  {:<34} {:>8.3}",
             figure.name,
             figure.value,
             figure.unit,
@@ -148,12 +203,20 @@ fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
     let ctx = Ctx {
         quick: args.quick,
+        dir: args.dir.clone(),
         scratch: scratch_root(args.dir.as_deref())?,
         next: std::cell::Cell::new(0),
     };
+    if let Some(part) = &args.child {
+        let out = args
+            .child_out
+            .as_deref()
+            .ok_or("--child needs --child-out")?;
+        return child_main(&ctx, part, out);
+    }
     if !args.json {
         println!(
-            "{:<22} {:>14} {:<9} {:>14}  {:<34} {:>6}",
+            "{:<32} {:>14} {:<9} {:>14}  {:<34} {:>8}",
             "figure", "value", "unit", "reference", "reference is", "ratio"
         );
     }
