@@ -20,6 +20,7 @@ mod multi_instance;
 mod plan_model;
 mod plans;
 mod sla;
+mod sla_incidents;
 mod support;
 mod ticket_model;
 

@@ -1,6 +1,6 @@
 //! Service levels end to end: policies as events, the deadline scheduler, the view.
 
-use casebook::core::SlaAlertEvent;
+use casebook::core::{CaseId, SlaAlertEvent};
 use casebook::prelude::*;
 use casebook::scheduler;
 use casebook::sla::{SlaPolicySpec, TargetKind};
@@ -170,14 +170,17 @@ fn the_board_lists_the_breached_case_first_and_filters_by_owner() {
     let view = SlaView::build(&**desk.engine.store()).unwrap();
     let now = sh(9, 14, 0);
     let board = view.board(now, &BoardFilter::default(), Page::first(10));
-    let order: Vec<TicketId> = board.rows.iter().map(|r| r.case).collect();
+    let order: Vec<TicketId> = board.rows.iter().filter_map(|r| r.case.ticket()).collect();
     assert_eq!(order, vec![fast, slow]);
     let mine = BoardFilter {
         owner: Some(member("sup")),
         ..BoardFilter::default()
     };
     let rows = view.board(now, &mine, Page::first(10)).rows;
-    assert_eq!(rows.iter().map(|r| r.case).collect::<Vec<_>>(), vec![slow]);
+    assert_eq!(
+        rows.iter().map(|r| r.case).collect::<Vec<_>>(),
+        vec![CaseId::from(slow)]
+    );
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub use plan::{ContingencyPlan, PlanCommand, PlanEvent, PlanRef};
 pub use rejection::{Rejection, Rule};
 pub use roles::{Actor, Permission, Principal, Role};
 pub use service_levels::{
-    ServiceLevels, ServiceLevelsCommand, ServiceLevelsEvent, SlaAlert, SlaAlertCommand,
+    CaseId, ServiceLevels, ServiceLevelsCommand, ServiceLevelsEvent, SlaAlert, SlaAlertCommand,
     SlaAlertEvent, SlaAlerts,
 };
 pub use ticket::{Stage, Ticket, TicketCommand, TicketEvent};

@@ -5,12 +5,15 @@
 //!   [`PolicyBook`] in force is the fold of [`ServiceLevelsEvent::PolicyPublished`]
 //!   events. A version may only take effect after its predecessor and not before the
 //!   moment it is published, so publishing never rewrites what was already reported.
-//! - [`SlaAlerts`]: one stream per case of the warnings and breaches the deadline
-//!   scheduler recorded. Its state is the set of (target, cycle, alert kind) already
+//! - [`SlaAlerts`]: one stream per case ([`CaseId`]: a ticket or an incident) of the
+//!   warnings and breaches the deadline scheduler recorded. A ticket's stream is
+//!   `sla:<ticket uuid>`, an incident's `sla:incident-<incident uuid>`. Its state is the set of (target, cycle, alert kind) already
 //!   recorded, so recording the same alert twice records nothing the second time (the
 //!   engine's expected-version append makes that hold across concurrent schedulers).
 
 use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
 
 use casebook_sla::{AlertKind, CaseKind, PolicyBook, SlaPolicy, SlaPolicySpec, TargetKind};
 use chrono::{DateTime, Utc};
@@ -18,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, Context, DomainCommand, DomainEvent};
 use crate::directory::DeskId;
-use crate::ids::TicketId;
+use crate::ids::{IncidentId, TicketId};
 use crate::rejection::{Rejection, Rule};
 use crate::roles::Permission;
 
@@ -128,10 +131,123 @@ impl Aggregate for ServiceLevels {
     }
 }
 
+/// A case the service levels apply to: a customer ticket or a security incident.
+///
+/// Its text form (used as the SLA alert stream's local id and as its serde form) is the
+/// ticket's UUID for a ticket, so ticket alert streams keep the `sla:<uuid>` id they
+/// always had, and `incident-<uuid>` for an incident.
+///
+/// # Example
+///
+/// ```
+/// use casebook_core::{CaseId, CaseKind, IncidentId, TicketId};
+/// use uuid::Uuid;
+///
+/// let ticket = CaseId::from(TicketId(Uuid::nil()));
+/// assert_eq!(ticket.to_string(), "00000000-0000-0000-0000-000000000000");
+/// let incident = CaseId::from(IncidentId(Uuid::nil()));
+/// assert_eq!(incident.kind(), CaseKind::Incident);
+/// assert_eq!(incident.to_string().parse::<CaseId>()?, incident);
+/// # Ok::<(), casebook_core::Rejection>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum CaseId {
+    /// A customer ticket.
+    Ticket(TicketId),
+    /// A security incident (drills are never SLA cases).
+    Incident(IncidentId),
+}
+
+/// The prefix of an incident's [`CaseId`] text form.
+const INCIDENT_PREFIX: &str = "incident-";
+
+impl CaseId {
+    /// Ticket or incident.
+    pub fn kind(&self) -> CaseKind {
+        match self {
+            CaseId::Ticket(_) => CaseKind::Ticket,
+            CaseId::Incident(_) => CaseKind::Incident,
+        }
+    }
+
+    /// The ticket, if it is one.
+    pub fn ticket(&self) -> Option<TicketId> {
+        match self {
+            CaseId::Ticket(t) => Some(*t),
+            CaseId::Incident(_) => None,
+        }
+    }
+
+    /// The incident, if it is one.
+    pub fn incident(&self) -> Option<IncidentId> {
+        match self {
+            CaseId::Incident(i) => Some(*i),
+            CaseId::Ticket(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for CaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaseId::Ticket(t) => t.fmt(f),
+            CaseId::Incident(i) => write!(f, "{INCIDENT_PREFIX}{i}"),
+        }
+    }
+}
+
+impl FromStr for CaseId {
+    type Err = Rejection;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().strip_prefix(INCIDENT_PREFIX) {
+            Some(rest) => rest.parse().map(CaseId::Incident),
+            None => s.parse().map(CaseId::Ticket),
+        }
+    }
+}
+
+impl TryFrom<String> for CaseId {
+    type Error = Rejection;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<CaseId> for String {
+    fn from(value: CaseId) -> Self {
+        value.to_string()
+    }
+}
+
+impl From<TicketId> for CaseId {
+    fn from(value: TicketId) -> Self {
+        CaseId::Ticket(value)
+    }
+}
+
+impl From<IncidentId> for CaseId {
+    fn from(value: IncidentId) -> Self {
+        CaseId::Incident(value)
+    }
+}
+
+impl PartialEq<TicketId> for CaseId {
+    fn eq(&self, other: &TicketId) -> bool {
+        *self == CaseId::Ticket(*other)
+    }
+}
+
+impl PartialEq<IncidentId> for CaseId {
+    fn eq(&self, other: &IncidentId) -> bool {
+        *self == CaseId::Incident(*other)
+    }
+}
+
 /// One warning or breach of one target cycle of a case, as the scheduler records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SlaAlert {
-    /// The kind of case (tickets today; incidents use the same shape).
+    /// The kind of case; it must agree with the alert stream's [`CaseId`].
     pub case_kind: CaseKind,
     /// Which target.
     pub target: TargetKind,
@@ -203,7 +319,7 @@ impl DomainEvent for SlaAlertEvent {
 /// with room to spare).
 pub const MAX_ALERTS_PER_RECORD: usize = 64;
 
-/// The alerts recorded for one case: the fold of its alert stream.
+/// The alerts recorded for one case ([`CaseId`]): the fold of its alert stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaAlerts {
     /// What was recorded: (target, cycle, alert kind).
@@ -212,13 +328,13 @@ pub struct SlaAlerts {
 
 impl Aggregate for SlaAlerts {
     const KIND: &'static str = "sla";
-    type Id = TicketId;
+    type Id = CaseId;
     type Command = SlaAlertCommand;
     type Event = SlaAlertEvent;
 
     fn decide(
         &self,
-        _id: &TicketId,
+        id: &CaseId,
         command: &SlaAlertCommand,
         ctx: &Context<'_>,
     ) -> Result<Vec<SlaAlertEvent>, Rejection> {
@@ -233,6 +349,16 @@ impl Aggregate for SlaAlerts {
                         format!(
                             "{} alerts in one command; at most {MAX_ALERTS_PER_RECORD}",
                             alerts.len()
+                        ),
+                    ));
+                }
+                if let Some(wrong) = alerts.iter().find(|a| a.case_kind != id.kind()) {
+                    return Err(Rejection::invalid(
+                        "alerts",
+                        format!(
+                            "an alert for a {} on the SLA stream of {} {id}",
+                            wrong.case_kind,
+                            id.kind()
                         ),
                     ));
                 }

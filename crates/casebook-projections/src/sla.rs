@@ -5,14 +5,12 @@
 //! - `directory` events: each customer organisation's tier.
 //! - `service_levels` events: the [`PolicyBook`] of published policy versions.
 //! - `ticket` events: one [`CaseSla`] per ticket with a [`TargetClock`] per target.
-//! - `sla` events: the warnings and breaches the deadline scheduler recorded.
+//! - `incident` events: one [`CaseSla`] per incident, of kind [`CaseKind::Incident`].
+//! - `sla` events: the warnings and breaches the deadline scheduler recorded, on each
+//!   case's alert stream (keyed by [`CaseId`]).
 //!
-//! Every other stream kind is ignored. Incidents are not folded yet: core has no
-//! incident events so far. The extension point is [`SlaView::apply`]'s match on the
-//! stream kind: an `incident` arm would open a [`CaseSla`] with
-//! [`CaseKind::Incident`], treat the acknowledgement as the first response and each
-//! progress report as a next-update restart, exactly as the ticket arm does with
-//! triage and customer-visible notes.
+//! Every other stream kind is ignored; in particular drills (stream kind `drill`) are
+//! never SLA cases.
 //!
 //! # Rules (and the choices this view makes where domain.md is silent)
 //!
@@ -37,6 +35,29 @@
 //! - **Closing or withdrawal** ends tracking: the case leaves the board; its outcomes
 //!   and breaches stay.
 //!
+//! # Incidents
+//!
+//! - **Policy**: the version in force at declaration, row (`incident`, tier,
+//!   severity) with the severity declared. The tier is the best tier among the
+//!   affected customers (their tiers at declaration). An internal incident (no
+//!   affected customer, or none the directory knows) runs under [`INTERNAL_TIER`] and
+//!   shows [`INTERNAL_ORG`] as its customer.
+//! - **Start**: first response and resolution start at the detection time, which is
+//!   never after the declaration (the incident aggregate refuses that), so an
+//!   incident detected before it was declared has already used part of its targets:
+//!   domain.md counts "from opening (or the alert)".
+//! - **First response** stops at the responder's acknowledgement, which starts the
+//!   next-update clock.
+//! - **Next update** is the policy's progress-report cadence: each progress report
+//!   ends the cycle and starts the next; it stops at recovery verification.
+//! - **Resolution** stops at `RecoveryVerified` (a failed verification changes
+//!   nothing: the clock keeps running). Incidents do not wait on customers, so nothing
+//!   pauses.
+//! - **Closing** ends tracking. Incidents have no severity-change event; the declared
+//!   severity holds for life.
+//! - **Board filter**: a customer filter matches a case when the customer is any of
+//!   its [`CaseSla::customers`].
+//!
 //! # Breaches and outcomes
 //!
 //! Each target cycle that ends (stop or restart) leaves an [`Outcome`] (met or
@@ -57,8 +78,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
 
 use casebook_core::{
-    DirectoryEvent, MemberId, OrgId, ServiceLevels, ServiceLevelsEvent, SlaAlertEvent, TicketEvent,
-    TicketId,
+    CaseId, DirectoryEvent, IncidentEvent, IncidentId, MemberId, OrgId, ServiceLevels,
+    ServiceLevelsEvent, SlaAlertEvent, TicketEvent, TicketId,
 };
 use casebook_sla::{
     AlertKind, Calendar, CaseKind, ClockState, ClockStatus, CustomerTier, PolicyBook, Severity,
@@ -73,10 +94,18 @@ pub const SLA_CHECKPOINT: &str = "sla-view";
 
 /// Version of the checkpointed state's encoding; a checkpoint of another version is
 /// ignored and the view rebuilt from zero.
-const STATE_VERSION: u32 = 1;
+const STATE_VERSION: u32 = 2;
 
 /// The severity a ticket's clocks run under before triage.
 const UNTRIAGED: Severity = Severity::Medium;
+
+/// The tier an internal incident (no affected customer the directory knows) runs under:
+/// the default tier.
+pub const INTERNAL_TIER: CustomerTier = CustomerTier::Standard;
+
+/// The customer shown for an internal incident (its [`CaseSla::customers`] is empty,
+/// so no customer filter matches it).
+pub const INTERNAL_ORG: &str = "internal";
 
 /// Why the view could not advance. The view is unchanged past the last good event.
 #[derive(Debug, thiserror::Error)]
@@ -117,8 +146,8 @@ pub struct Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Breach {
     /// The case.
-    pub case: TicketId,
-    /// The customer.
+    pub case: CaseId,
+    /// The customer (for an incident, the one whose tier chose the policy).
     pub org: OrgId,
     /// The target.
     pub target: TargetKind,
@@ -132,14 +161,18 @@ pub struct Breach {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseSla {
     /// The case.
-    pub case: TicketId,
+    pub case: CaseId,
     /// Ticket or incident.
     pub kind: CaseKind,
-    /// The customer organisation.
+    /// The customer organisation: a ticket's; for an incident, the affected customer
+    /// whose tier chose the policy, or [`INTERNAL_ORG`].
     pub org: OrgId,
+    /// Every customer concerned: a ticket's one; an incident's affected customers
+    /// (empty for an internal incident).
+    pub customers: Vec<OrgId>,
     /// Its tier when the case opened.
     pub tier: CustomerTier,
-    /// Current severity (`medium` until triage).
+    /// Current severity (`medium` until a ticket's triage; an incident's declared one).
     pub severity: Severity,
     /// Whether triaged.
     pub triaged: bool,
@@ -186,11 +219,13 @@ pub struct TargetStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoardRow {
     /// The case.
-    pub case: TicketId,
+    pub case: CaseId,
     /// Ticket or incident.
     pub kind: CaseKind,
-    /// The customer.
+    /// The customer (see [`CaseSla::org`]).
     pub org: OrgId,
+    /// Every customer concerned (see [`CaseSla::customers`]).
+    pub customers: Vec<OrgId>,
     /// Owner.
     pub owner: Option<MemberId>,
     /// Team.
@@ -211,7 +246,8 @@ pub struct BoardRow {
 /// Which cases a board query lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BoardFilter {
-    /// Only this customer's cases.
+    /// Only the cases concerning this customer (a ticket's customer, or any affected
+    /// customer of an incident).
     pub customer: Option<OrgId>,
     /// Only this team's cases.
     pub team: Option<String>,
@@ -221,7 +257,9 @@ pub struct BoardFilter {
 
 impl BoardFilter {
     fn matches(&self, case: &CaseSla) -> bool {
-        self.customer.as_ref().is_none_or(|c| *c == case.org)
+        self.customer
+            .as_ref()
+            .is_none_or(|c| case.customers.contains(c))
             && self
                 .team
                 .as_ref()
@@ -285,8 +323,30 @@ impl TargetCompliance {
 /// Compliance per target kind over a period.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compliance {
-    /// Per target kind (every kind present, possibly with zero counts).
+    /// Per target kind, tickets and incidents together (every kind present, possibly
+    /// with zero counts).
     pub targets: BTreeMap<TargetKind, TargetCompliance>,
+    /// The same counts split by case kind (every case kind and target kind present).
+    pub by_case_kind: BTreeMap<CaseKind, BTreeMap<TargetKind, TargetCompliance>>,
+}
+
+impl Compliance {
+    fn count(&mut self, kind: CaseKind, target: TargetKind, met: bool) {
+        for counts in [
+            self.targets.entry(target).or_default(),
+            self.by_case_kind
+                .entry(kind)
+                .or_default()
+                .entry(target)
+                .or_default(),
+        ] {
+            if met {
+                counts.met += 1;
+            } else {
+                counts.breached += 1;
+            }
+        }
+    }
 }
 
 /// The answer of [`what_if`].
@@ -305,13 +365,13 @@ pub struct WhatIfReport {
 /// The derived board index; rebuilt from the cases when a checkpoint is restored.
 #[derive(Debug, Clone, Default)]
 struct BoardIndex {
-    by_deadline: BTreeSet<(DateTime<Utc>, TicketId)>,
-    by_warning: BTreeSet<(DateTime<Utc>, TicketId)>,
+    by_deadline: BTreeSet<(DateTime<Utc>, CaseId)>,
+    by_warning: BTreeSet<(DateTime<Utc>, CaseId)>,
     /// Open, tracked, nothing running.
-    quiet: BTreeSet<TicketId>,
+    quiet: BTreeSet<CaseId>,
     /// The key each case is indexed under: `Some(None)` quiet, `Some(Some(..))`
     /// running; absent when not on the board.
-    keys: HashMap<TicketId, Option<IndexKey>>,
+    keys: HashMap<CaseId, Option<IndexKey>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,7 +381,7 @@ struct IndexKey {
 }
 
 impl BoardIndex {
-    fn set(&mut self, case: TicketId, key: Option<Option<IndexKey>>) {
+    fn set(&mut self, case: CaseId, key: Option<Option<IndexKey>>) {
         match self.keys.remove(&case) {
             Some(Some(old)) => {
                 self.by_deadline.remove(&(old.deadline, case));
@@ -352,7 +412,7 @@ struct SlaState {
     position: u64,
     tiers: BTreeMap<OrgId, CustomerTier>,
     policies: PolicyBook,
-    cases: BTreeMap<TicketId, CaseSla>,
+    cases: BTreeMap<CaseId, CaseSla>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -564,9 +624,10 @@ impl SlaView {
         self.state.cases.values()
     }
 
-    /// One case's service-level state.
-    pub fn case(&self, case: TicketId) -> Option<&CaseSla> {
-        self.state.cases.get(&case)
+    /// One case's service-level state (a [`TicketId`], an [`IncidentId`] or a
+    /// [`CaseId`]).
+    pub fn case(&self, case: impl Into<CaseId>) -> Option<&CaseSla> {
+        self.state.cases.get(&case.into())
     }
 
     /// The policy a case runs under.
@@ -618,7 +679,21 @@ impl SlaView {
                 };
                 if let Some(case) = case {
                     self.apply_ticket(case, &event, at);
-                    self.reindex(case);
+                    self.reindex(CaseId::Ticket(case));
+                }
+            }
+            "incident" => {
+                let event: IncidentEvent = envelope
+                    .payload
+                    .decode()
+                    .map_err(|e| decode_err(envelope, &e))?;
+                let case = match &event {
+                    IncidentEvent::Declared { incident, .. } => Some(*incident),
+                    _ => IncidentId::from_str(envelope.stream_id.local_id()).ok(),
+                };
+                if let Some(case) = case {
+                    self.apply_incident(case, &event, at);
+                    self.reindex(CaseId::Incident(case));
                 }
             }
             "sla" => {
@@ -626,7 +701,7 @@ impl SlaView {
                     .payload
                     .decode()
                     .map_err(|e| decode_err(envelope, &e))?;
-                if let Ok(case) = TicketId::from_str(envelope.stream_id.local_id()) {
+                if let Ok(case) = CaseId::from_str(envelope.stream_id.local_id()) {
                     if let Some(c) = self.state.cases.get_mut(&case) {
                         let alert = event.alert();
                         c.recorded.insert(alert.key());
@@ -650,7 +725,7 @@ impl SlaView {
             ..
         } = &mut self.state;
         if let TicketEvent::Opened { details, .. } = event {
-            if cases.contains_key(&case) {
+            if cases.contains_key(&CaseId::Ticket(case)) {
                 return;
             }
             let Some(&tier) = tiers.get(&details.org) else {
@@ -658,9 +733,10 @@ impl SlaView {
             };
             let policy = self.proposed.as_ref().or_else(|| policies.in_force_at(at));
             let mut c = CaseSla {
-                case,
+                case: CaseId::Ticket(case),
                 kind: CaseKind::Ticket,
                 org: details.org.clone(),
+                customers: vec![details.org.clone()],
                 tier,
                 severity: UNTRIAGED,
                 triaged: false,
@@ -684,10 +760,10 @@ impl SlaView {
                     c.start_clock(p, kind, at);
                 }
             }
-            cases.insert(case, c);
+            cases.insert(CaseId::Ticket(case), c);
             return;
         }
-        let Some(c) = cases.get_mut(&case) else {
+        let Some(c) = cases.get_mut(&CaseId::Ticket(case)) else {
             return;
         };
         let Some(policy) = policy_for(policies, self.proposed.as_ref(), c) else {
@@ -698,7 +774,82 @@ impl SlaView {
         c.apply_timed(policy, event, at);
     }
 
-    fn reindex(&mut self, case: TicketId) {
+    fn apply_incident(&mut self, id: IncidentId, event: &IncidentEvent, at: DateTime<Utc>) {
+        let case = CaseId::Incident(id);
+        let SlaState {
+            tiers,
+            policies,
+            cases,
+            ..
+        } = &mut self.state;
+        if let IncidentEvent::Declared { details, .. } = event {
+            if cases.contains_key(&case) {
+                return;
+            }
+            // The best-served affected customer chooses the tier (ties: the first by
+            // id, as the declaration sorted them).
+            let best = details
+                .affected_customers
+                .iter()
+                .filter_map(|org| tiers.get(org).map(|tier| (*tier, org)))
+                .min_by_key(|(tier, _)| *tier);
+            let (tier, org) = match best {
+                Some((tier, org)) => (tier, org.clone()),
+                None => {
+                    let Ok(internal) = OrgId::new(INTERNAL_ORG) else {
+                        return;
+                    };
+                    (INTERNAL_TIER, internal)
+                }
+            };
+            let policy = self.proposed.as_ref().or_else(|| policies.in_force_at(at));
+            // Detection is never after declaration; `min` guards stored data anyway.
+            let start = details.detected_at.min(at);
+            let mut c = CaseSla {
+                case,
+                kind: CaseKind::Incident,
+                org,
+                customers: details.affected_customers.clone(),
+                tier,
+                severity: details.severity,
+                triaged: true,
+                policy_version: policy.map(SlaPolicy::version),
+                opened_at: start,
+                owner: None,
+                team: None,
+                open: true,
+                withdrawn: false,
+                responded: false,
+                waiting_since: None,
+                resolved_at: None,
+                confirm_since: None,
+                clocks: BTreeMap::new(),
+                recorded: BTreeSet::new(),
+                outcomes: Vec::new(),
+                breaches: Vec::new(),
+            };
+            if let Some(p) = policy {
+                for kind in [TargetKind::FirstResponse, TargetKind::Resolution] {
+                    c.start_clock(p, kind, start);
+                }
+            }
+            cases.insert(case, c);
+            return;
+        }
+        let Some(c) = cases.get_mut(&case) else {
+            return;
+        };
+        match policy_for(policies, self.proposed.as_ref(), c) {
+            Some(policy) => c.apply_incident_timed(policy, event, at),
+            None => {
+                if matches!(event, IncidentEvent::IncidentClosed) {
+                    c.open = false;
+                }
+            }
+        }
+    }
+
+    fn reindex(&mut self, case: CaseId) {
         let key = self.state.cases.get(&case).and_then(|c| {
             c.open.then(|| {
                 policy_for(&self.state.policies, self.proposed.as_ref(), c)
@@ -710,7 +861,7 @@ impl SlaView {
 
     fn reindex_all(&mut self) {
         self.index = BoardIndex::default();
-        let ids: Vec<TicketId> = self.state.cases.keys().copied().collect();
+        let ids: Vec<CaseId> = self.state.cases.keys().copied().collect();
         for id in ids {
             self.reindex(id);
         }
@@ -724,14 +875,14 @@ impl SlaView {
     /// Ask with `now` at or after the last folded event's time; for an earlier
     /// instant build the view with [`SlaView::as_of`].
     pub fn board(&self, now: DateTime<Utc>, filter: &BoardFilter, page: Page) -> BoardPage {
-        let matching = |id: &TicketId| {
+        let matching = |id: &CaseId| {
             self.state
                 .cases
                 .get(id)
                 .filter(|c| filter.matches(c))
                 .map(|c| (*id, c))
         };
-        let mut urgent: Vec<(DateTime<Utc>, TicketId)> = self
+        let mut urgent: Vec<(DateTime<Utc>, CaseId)> = self
             .index
             .by_warning
             .iter()
@@ -812,9 +963,10 @@ impl SlaView {
             .collect()
     }
 
-    /// One case's row at `now`, if the view knows the case.
-    pub fn case_status(&self, case: TicketId, now: DateTime<Utc>) -> Option<BoardRow> {
-        self.state.cases.get(&case).map(|c| self.row(c, now))
+    /// One case's row at `now`, if the view knows the case (a [`TicketId`], an
+    /// [`IncidentId`] or a [`CaseId`]).
+    pub fn case_status(&self, case: impl Into<CaseId>, now: DateTime<Utc>) -> Option<BoardRow> {
+        self.state.cases.get(&case.into()).map(|c| self.row(c, now))
     }
 
     fn row(&self, c: &CaseSla, now: DateTime<Utc>) -> BoardRow {
@@ -844,6 +996,7 @@ impl SlaView {
             case: c.case,
             kind: c.kind,
             org: c.org.clone(),
+            customers: c.customers.clone(),
             owner: c.owner.clone(),
             team: c.team.clone(),
             severity: c.severity,
@@ -868,7 +1021,7 @@ impl SlaView {
         all
     }
 
-    /// Compliance per target kind over `[from, to)`: each target cycle that ended in
+    /// Compliance per target kind (and per case kind) over `[from, to)`: each target cycle that ended in
     /// the period counts as met or breached; a cycle still running (or paused) whose
     /// deadline fell in the period and had passed by `to` counts as breached. Build the
     /// view [`as_of`](SlaView::as_of) `to` for a closed period.
@@ -876,16 +1029,18 @@ impl SlaView {
         let mut result = Compliance::default();
         for kind in TargetKind::ALL {
             result.targets.insert(*kind, TargetCompliance::default());
+            for case_kind in CaseKind::ALL {
+                result
+                    .by_case_kind
+                    .entry(*case_kind)
+                    .or_default()
+                    .insert(*kind, TargetCompliance::default());
+            }
         }
         for c in self.state.cases.values() {
             for o in &c.outcomes {
                 if o.ended_at >= from && o.ended_at < to {
-                    let t = result.targets.entry(o.target).or_default();
-                    if o.met {
-                        t.met += 1;
-                    } else {
-                        t.breached += 1;
-                    }
+                    result.count(c.kind, o.target, o.met);
                 }
             }
             if !c.open {
@@ -903,7 +1058,7 @@ impl SlaView {
                         && status.deadline >= from
                         && status.deadline < to
                     {
-                        result.targets.entry(target).or_default().breached += 1;
+                        result.count(c.kind, target, false);
                     }
                 }
             }
@@ -913,7 +1068,7 @@ impl SlaView {
 }
 
 /// The order of a full scan: (group, deadline, case).
-type ScanKey = (u8, Option<DateTime<Utc>>, TicketId);
+type ScanKey = (u8, Option<DateTime<Utc>>, CaseId);
 
 fn policy_for<'a>(
     book: &'a PolicyBook,
@@ -1151,6 +1306,35 @@ impl CaseSla {
                 self.owner = Some(owner.clone());
                 self.team = Some(team.clone());
             }
+            _ => {}
+        }
+    }
+
+    fn apply_incident_timed(
+        &mut self,
+        policy: &SlaPolicy,
+        event: &IncidentEvent,
+        at: DateTime<Utc>,
+    ) {
+        let calendar = policy.calendar();
+        match event {
+            // The acknowledgement is the first response; each progress report is the
+            // next update (the cadence).
+            IncidentEvent::Acknowledged { .. } | IncidentEvent::ProgressReported { .. }
+                if self.resolved_at.is_none() =>
+            {
+                self.customer_update(policy, at);
+            }
+            IncidentEvent::RecoveryVerified { .. } => {
+                if !self.responded {
+                    self.responded = true;
+                    self.stop(calendar, TargetKind::FirstResponse, at);
+                }
+                self.stop(calendar, TargetKind::Resolution, at);
+                self.stop(calendar, TargetKind::NextUpdate, at);
+                self.resolved_at = Some(at);
+            }
+            IncidentEvent::IncidentClosed => self.open = false,
             _ => {}
         }
     }

@@ -80,8 +80,9 @@ pub enum Command {
     Drill(casebook_core::DrillId, casebook_core::DrillCommand),
     /// To the desk's service-level configuration.
     ServiceLevels(ServiceLevelsCommand),
-    /// To a case's SLA alert stream (the deadline scheduler).
-    SlaAlerts(TicketId, SlaAlertCommand),
+    /// To a case's SLA alert stream (the deadline scheduler): a ticket's or an
+    /// incident's (`CaseId::from(ticket)`, `CaseId::from(incident)`).
+    SlaAlerts(casebook_core::CaseId, SlaAlertCommand),
     /// To the desk's qualitative staff assessments (project managers).
     Assessment(casebook_core::AssessmentCommand),
 }

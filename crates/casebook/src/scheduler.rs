@@ -1,9 +1,11 @@
 //! The deadline scheduler: records service-level warnings and breaches as events, and
 //! expires ticket confirmation windows (domain.md §2, §6).
 //!
-//! [`tick`] is safe to call as often as you like, from several processes, and again
-//! after a crash: every alert is an event on the case's `sla` stream
-//! ([`casebook_core::SlaAlerts`]), whose state is the set of (target, cycle, kind)
+//! Cases are tickets and incidents alike (the [`SlaView`] folds both; drills never
+//! are cases). [`tick`] is safe to call as often as you like, from several processes,
+//! and again after a crash: every alert is an event on the case's `sla` stream
+//! ([`casebook_core::SlaAlerts`], keyed by [`CaseId`]: `sla:<ticket>` or
+//! `sla:incident-<incident>`), whose state is the set of (target, cycle, kind)
 //! already recorded, and the engine appends with the stream's expected version. So each
 //! (case, target, cycle, level) is recorded exactly once whoever notices it first, and
 //! a second tick records nothing. Each alert's payload carries the computed instant it
@@ -17,7 +19,7 @@
 //! scheduler's pass stays linear because an alert can still be due on a paused or
 //! stopped clock, which the board index leaves out.
 
-use casebook_core::{Actor, Rejection, SlaAlert, SlaAlertCommand, TicketCommand, TicketId};
+use casebook_core::{Actor, CaseId, Rejection, SlaAlert, SlaAlertCommand, TicketCommand, TicketId};
 use casebook_projections::{SlaView, SlaViewError};
 use chrono::{DateTime, Utc};
 
@@ -86,15 +88,18 @@ pub fn tick_with(
         ..TickReport::default()
     };
     let window = engine.settings().confirmation_window;
-    let mut alerts_by_case: Vec<(TicketId, Vec<SlaAlert>)> = Vec::new();
+    let mut alerts_by_case: Vec<(CaseId, Vec<SlaAlert>)> = Vec::new();
     let mut expiries: Vec<TicketId> = Vec::new();
     for case in view.cases() {
-        if case.open
-            && case
-                .confirm_since
-                .is_some_and(|since| since + window <= now)
-        {
-            expiries.push(case.case);
+        // Only tickets wait for a confirmation the scheduler expires.
+        if let Some(ticket) = case.case.ticket() {
+            if case.open
+                && case
+                    .confirm_since
+                    .is_some_and(|since| since + window <= now)
+            {
+                expiries.push(ticket);
+            }
         }
         let Some(policy) = view.policy_of(case) else {
             continue;

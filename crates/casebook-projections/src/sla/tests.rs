@@ -37,7 +37,16 @@ fn policy(version: u32, from: DateTime<Utc>, resolution_high_minutes: i64) -> Sl
             {"kind": "ticket", "tier": "premium", "severity": "critical",
              "first_response_minutes": 15, "resolution_minutes": 120},
             {"kind": "ticket", "tier": "standard", "severity": "medium",
-             "first_response_minutes": 240, "resolution_minutes": 960}
+             "first_response_minutes": 240, "resolution_minutes": 960},
+            {"kind": "incident", "tier": "premium", "severity": "critical",
+             "first_response_minutes": 15, "next_update_minutes": 30,
+             "resolution_minutes": 240},
+            {"kind": "incident", "tier": "standard", "severity": "critical",
+             "first_response_minutes": 30, "next_update_minutes": 60,
+             "resolution_minutes": 480},
+            {"kind": "incident", "tier": "standard", "severity": "high",
+             "first_response_minutes": 60, "next_update_minutes": 60,
+             "resolution_minutes": 480}
         ],
         "warnings": [0.75, 0.9],
         "reopen_window_minutes": 10080
@@ -134,6 +143,45 @@ impl Log {
         t
     }
 
+    fn incident(&mut self, i: IncidentId, event: &IncidentEvent, at: DateTime<Utc>) {
+        self.push("incident", &i.to_string(), event, at);
+    }
+
+    fn declare(
+        &mut self,
+        n: u128,
+        severity: Severity,
+        customers: &[&str],
+        detected_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> IncidentId {
+        let i = IncidentId(Uuid::from_u128(2_000_000 + n));
+        let mut affected: Vec<OrgId> = customers.iter().map(|c| OrgId::new(*c).unwrap()).collect();
+        affected.sort();
+        self.incident(
+            i,
+            &IncidentEvent::Declared {
+                incident: i,
+                details: casebook_core::incident::NewIncident {
+                    title: "mail encrypted".into(),
+                    description: "ransomware".into(),
+                    severity,
+                    affected_customers: affected,
+                    affected_systems: vec!["mail-01".into()],
+                    plan: casebook_core::PlanRef {
+                        plan: casebook_core::PlanId(Uuid::from_u128(7)),
+                        revision: 1,
+                    },
+                    detected_at,
+                    source: casebook_core::incident::IncidentSource::Manual,
+                },
+                declared_by: "member:sec".into(),
+            },
+            at,
+        );
+        i
+    }
+
     fn triage(&mut self, t: TicketId, severity: Severity, at: DateTime<Utc>) {
         self.ticket(
             t,
@@ -148,7 +196,12 @@ impl Log {
     }
 }
 
-fn status(view: &SlaView, t: TicketId, target: TargetKind, now: DateTime<Utc>) -> ClockStatus {
+fn status(
+    view: &SlaView,
+    t: impl Into<CaseId>,
+    target: TargetKind,
+    now: DateTime<Utc>,
+) -> ClockStatus {
     view.case_status(t, now)
         .unwrap()
         .targets
@@ -345,7 +398,7 @@ fn board_lists_breached_and_at_risk_first_then_by_deadline_and_filters() {
     let view = SlaView::build(&log.store).unwrap();
     let now = sh(9, 12, 0);
     let all = view.board(now, &BoardFilter::default(), Page::first(10));
-    let order: Vec<TicketId> = all.rows.iter().map(|r| r.case).collect();
+    let order: Vec<TicketId> = all.rows.iter().filter_map(|r| r.case.ticket()).collect();
     // d's resolution was due 11:00 and a's next update 11:01 (both breached), then b
     // (due 17:00), then c (Tuesday).
     assert_eq!(order, vec![d, a, b, c]);
@@ -430,6 +483,204 @@ fn as_of_answers_do_not_change_when_the_log_grows_or_policy_changes() {
 }
 
 #[test]
+fn an_incident_runs_from_detection_under_its_best_customer_tier() {
+    let mut log = Log::new();
+    // Detected 10:00, declared 10:05, for acme (premium) and globex (standard):
+    // premium critical: acknowledge 15 min, progress every 30 min, recover in 4 h.
+    let i = log.declare(
+        1,
+        Severity::Critical,
+        &["globex", "acme"],
+        sh(9, 10, 0),
+        sh(9, 10, 5),
+    );
+    let view = SlaView::build(&log.store).unwrap();
+    let c = view.case(i).unwrap();
+    assert_eq!(
+        (c.kind, c.tier, c.org.as_str()),
+        (CaseKind::Incident, CustomerTier::Premium, "acme")
+    );
+    assert_eq!(c.opened_at, sh(9, 10, 0));
+    assert_eq!(
+        status(&view, i, TargetKind::FirstResponse, sh(9, 10, 5)).deadline,
+        sh(9, 10, 15)
+    );
+    assert_eq!(
+        status(&view, i, TargetKind::Resolution, sh(9, 10, 5)).deadline,
+        sh(9, 14, 0)
+    );
+
+    // Acknowledged late (10:20): first response breached at 10:15; the cadence starts.
+    log.incident(
+        i,
+        &IncidentEvent::Acknowledged {
+            by: "member:sec".into(),
+        },
+        sh(9, 10, 20),
+    );
+    // A report at 10:45 meets cycle 0 (due 10:50); cycle 1 is due 11:15 and missed.
+    log.incident(
+        i,
+        &IncidentEvent::ProgressReported {
+            summary: "contained".into(),
+            by: "member:sec".into(),
+        },
+        sh(9, 10, 45),
+    );
+    let view = SlaView::build(&log.store).unwrap();
+    let next = status(&view, i, TargetKind::NextUpdate, sh(9, 11, 30));
+    assert_eq!(
+        (next.cycle, next.deadline, next.state),
+        (1, sh(9, 11, 15), ClockState::Breached)
+    );
+    // The customer filter matches any affected customer.
+    let globex = BoardFilter {
+        customer: Some(OrgId::new("globex").unwrap()),
+        ..BoardFilter::default()
+    };
+    let rows = view.board(sh(9, 11, 30), &globex, Page::first(10)).rows;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].case, rows[0].kind),
+        (CaseId::Incident(i), CaseKind::Incident)
+    );
+
+    // A failed verification changes nothing; the verified recovery at 13:30 meets
+    // resolution (due 14:00) and ends the late cadence cycle.
+    log.incident(
+        i,
+        &IncidentEvent::RecoveryVerificationFailed {
+            evidence: "no".into(),
+        },
+        sh(9, 13, 0),
+    );
+    log.incident(
+        i,
+        &IncidentEvent::RecoveryVerified {
+            evidence: "ok".into(),
+        },
+        sh(9, 13, 30),
+    );
+    let view = SlaView::build(&log.store).unwrap();
+    let c = view.case(i).unwrap();
+    let ended: Vec<(TargetKind, u32, bool)> = c
+        .outcomes
+        .iter()
+        .map(|o| (o.target, o.cycle, o.met))
+        .collect();
+    assert_eq!(
+        ended,
+        vec![
+            (TargetKind::FirstResponse, 0, false),
+            (TargetKind::NextUpdate, 0, true),
+            (TargetKind::Resolution, 0, true),
+            (TargetKind::NextUpdate, 1, false),
+        ]
+    );
+    let dues: Vec<(TargetKind, DateTime<Utc>)> = view
+        .breaches()
+        .iter()
+        .map(|b| (b.target, b.due_at))
+        .collect();
+    assert_eq!(
+        dues,
+        vec![
+            (TargetKind::FirstResponse, sh(9, 10, 15)),
+            (TargetKind::NextUpdate, sh(9, 11, 15))
+        ]
+    );
+    let compliance = view.compliance(sh(9, 0, 0), sh(10, 0, 0));
+    let incidents = &compliance.by_case_kind[&CaseKind::Incident];
+    assert_eq!(
+        incidents[&TargetKind::Resolution],
+        TargetCompliance {
+            met: 1,
+            breached: 0
+        }
+    );
+    assert_eq!(
+        incidents[&TargetKind::NextUpdate],
+        TargetCompliance {
+            met: 1,
+            breached: 1
+        }
+    );
+    assert_eq!(
+        compliance.by_case_kind[&CaseKind::Ticket][&TargetKind::Resolution],
+        TargetCompliance::default()
+    );
+    assert_eq!(
+        compliance.targets[&TargetKind::FirstResponse],
+        TargetCompliance {
+            met: 0,
+            breached: 1
+        }
+    );
+
+    // Still on the board (quiet) until closed.
+    assert_eq!(
+        view.board(sh(9, 14, 0), &BoardFilter::default(), Page::first(10))
+            .rows
+            .len(),
+        1
+    );
+    log.incident(i, &IncidentEvent::IncidentClosed, sh(9, 15, 0));
+    let view = SlaView::build(&log.store).unwrap();
+    assert!(view
+        .board(sh(9, 15, 0), &BoardFilter::default(), Page::first(10))
+        .rows
+        .is_empty());
+    assert_eq!(view.breaches().len(), 2);
+}
+
+#[test]
+fn an_internal_incident_runs_under_the_default_tier_and_no_customer_filter_matches_it() {
+    let mut log = Log::new();
+    let i = log.declare(1, Severity::High, &[], sh(9, 9, 0), sh(9, 9, 0));
+    let view = SlaView::build(&log.store).unwrap();
+    let c = view.case(i).unwrap();
+    assert_eq!(
+        (c.tier, c.org.as_str(), c.customers.len()),
+        (INTERNAL_TIER, INTERNAL_ORG, 0)
+    );
+    // Standard high: acknowledge within 60 minutes.
+    assert_eq!(
+        status(&view, i, TargetKind::FirstResponse, sh(9, 9, 0)).deadline,
+        sh(9, 10, 0)
+    );
+    let acme = BoardFilter {
+        customer: Some(OrgId::new("acme").unwrap()),
+        ..BoardFilter::default()
+    };
+    assert!(view
+        .board(sh(9, 9, 0), &acme, Page::first(10))
+        .rows
+        .is_empty());
+    assert_eq!(
+        view.board(sh(9, 9, 0), &BoardFilter::default(), Page::first(10))
+            .rows
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn drills_are_never_cases() {
+    let mut log = Log::new();
+    let d = casebook_core::DrillId(Uuid::from_u128(9));
+    log.push(
+        "drill",
+        &d.to_string(),
+        &IncidentEvent::Acknowledged {
+            by: "member:sec".into(),
+        },
+        sh(9, 9, 0),
+    );
+    let view = SlaView::build(&log.store).unwrap();
+    assert_eq!(view.cases().count(), 0);
+}
+
+#[test]
 fn recorded_breaches_are_kept_after_closing() {
     let mut log = Log::new();
     let a = log.open(1, "acme", sh(9, 9, 0));
@@ -467,15 +718,19 @@ fn recorded_breaches_are_kept_after_closing() {
 #[derive(Debug, Clone)]
 enum Step {
     Ticket { n: u8, op: u8, sev: u8 },
+    Incident { n: u8, op: u8, sev: u8 },
     TierChange { standard: bool },
     Alert { n: u8 },
+    IncidentAlert { n: u8 },
 }
 
 fn step() -> impl Strategy<Value = (Step, u16)> {
     let s = prop_oneof![
         8 => (0u8..5, 0u8..14, 0u8..4).prop_map(|(n, op, sev)| Step::Ticket { n, op, sev }),
+        4 => (0u8..3, 0u8..6, 0u8..4).prop_map(|(n, op, sev)| Step::Incident { n, op, sev }),
         1 => any::<bool>().prop_map(|standard| Step::TierChange { standard }),
         1 => (0u8..5).prop_map(|n| Step::Alert { n }),
+        1 => (0u8..3).prop_map(|n| Step::IncidentAlert { n }),
     ];
     (s, 0u16..600)
 }
@@ -521,6 +776,52 @@ fn write(log: &mut Log, steps: &[(Step, u16)]) {
                     &SlaAlertEvent::BreachRecorded(alert),
                     at,
                 );
+            }
+            Step::IncidentAlert { n } => {
+                let i = IncidentId(Uuid::from_u128(2_000_000 + u128::from(*n)));
+                let alert = casebook_core::SlaAlert {
+                    case_kind: CaseKind::Incident,
+                    target: TargetKind::NextUpdate,
+                    cycle: 0,
+                    kind: AlertKind::Breach,
+                    due_at: at,
+                    policy_version: 1,
+                };
+                log.push(
+                    "sla",
+                    &CaseId::Incident(i).to_string(),
+                    &SlaAlertEvent::BreachRecorded(alert),
+                    at,
+                );
+            }
+            Step::Incident { n, op, sev: s } => {
+                let i = IncidentId(Uuid::from_u128(2_000_000 + u128::from(*n)));
+                let by = || "member:sec".to_string();
+                let e = match op {
+                    0 => {
+                        let customers: &[&str] = match s {
+                            0 => &[],
+                            1 => &["globex"],
+                            _ => &["acme", "globex"],
+                        };
+                        let detected = at - TimeDelta::minutes(i64::from(*s) * 7);
+                        log.declare(u128::from(*n), sev(*s), customers, detected, at);
+                        continue;
+                    }
+                    1 => IncidentEvent::Acknowledged { by: by() },
+                    2 => IncidentEvent::ProgressReported {
+                        summary: "p".into(),
+                        by: by(),
+                    },
+                    3 => IncidentEvent::RecoveryVerified {
+                        evidence: "e".into(),
+                    },
+                    4 => IncidentEvent::RecoveryVerificationFailed {
+                        evidence: "e".into(),
+                    },
+                    _ => IncidentEvent::IncidentClosed,
+                };
+                log.incident(i, &e, at);
             }
             Step::Ticket { n, op, sev: s } => {
                 let t = TicketId(Uuid::from_u128(1_000_000 + u128::from(*n)));
@@ -615,6 +916,11 @@ proptest! {
         prop_assert_eq!(
             view.board(now, &team, Page { offset: 1, limit: 2 }).rows,
             view.board_by_scan(now, &team, Page { offset: 1, limit: 2 })
+        );
+        let globex = BoardFilter { customer: Some(OrgId::new("globex").unwrap()), ..BoardFilter::default() };
+        prop_assert_eq!(
+            view.board(now, &globex, Page::first(100)).rows,
+            view.board_by_scan(now, &globex, Page::first(100))
         );
     }
 }
