@@ -882,29 +882,30 @@ impl SlaView {
                 .filter(|c| filter.matches(c))
                 .map(|c| (*id, c))
         };
-        let mut urgent: Vec<(DateTime<Utc>, CaseId)> = self
-            .index
-            .by_warning
-            .iter()
-            .take_while(|(warn, _)| *warn <= now)
-            .filter_map(|(_, id)| {
-                let key = self.index.keys.get(id).copied().flatten()?;
-                matching(id).map(|_| (key.deadline, *id))
-            })
-            .collect();
-        urgent.sort_unstable();
-        let running = self.index.by_deadline.iter().filter(|(_, id)| {
+        // Both walks go through the deadline index in order, so a page costs the cases
+        // before it, not a sort of every at-risk case: breached and at-risk cases
+        // (first warning passed) by nearest deadline, then the running ones, then quiet.
+        let warned = |id: &CaseId| {
             self.index
                 .keys
                 .get(id)
                 .copied()
                 .flatten()
-                .is_some_and(|k| k.warn > now)
-        });
-        let ordered = urgent
+                .map(|k| k.warn <= now)
+        };
+        let urgent = self
+            .index
+            .by_deadline
             .iter()
+            .filter(|(_, id)| warned(id) == Some(true));
+        let running = self
+            .index
+            .by_deadline
+            .iter()
+            .filter(|(_, id)| warned(id) == Some(false));
+        let ordered = urgent
+            .chain(running)
             .map(|(_, id)| *id)
-            .chain(running.map(|(_, id)| *id))
             .chain(self.index.quiet.iter().copied())
             .filter_map(|id| matching(&id));
         let mut rows = Vec::with_capacity(page.limit.min(1_000));
