@@ -119,8 +119,8 @@ pub mod prelude {
         Actor, CaseKind, CustomerTier, DeskSettings, Directory, DirectoryCommand, IncidentId,
         MemberId, OrgId, Rejection, Role, Rule, Severity, TicketId,
     };
-    pub use casebook_core::{DrillId, PlanId, RuleId};
     pub use casebook_core::{CaseId, ServiceLevelsCommand, SlaAlertEvent};
+    pub use casebook_core::{DrillId, PlanId, RuleId};
     pub use casebook_projections::{BoardFilter, Page, SlaView};
     pub use casebook_store::{EventStore, MemoryStore, StreamId};
 }
