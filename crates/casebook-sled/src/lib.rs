@@ -774,7 +774,24 @@ fn take_lock(dir: &Path) -> Result<File, StoreError> {
 
 fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     let config = sled::Config::new().path(dir);
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())) {
+    // We already hold the store's own exclusive lock, so no other store has this
+    // directory. sled's lock can still be held for a moment by a handle of this process
+    // that was just dropped: sled releases it from its background threads. Wait for that
+    // release, briefly and boundedly, rather than report the directory as locked.
+    let lock_deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let opened = loop {
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+        match &attempt {
+            Ok(Err(sled::Error::Io(e)))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < lock_deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            _ => break attempt,
+        }
+    };
+    match opened {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(e)) => Err(match map_sled(dir, e) {
             StoreError::Backend(detail) => StoreError::Corrupt {

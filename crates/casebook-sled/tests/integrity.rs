@@ -308,9 +308,32 @@ fn reopen_after_clean_close_keeps_everything() {
     assert_eq!(store.read_all(expected.head, 10).unwrap(), out.recorded);
 }
 
+/// Opens the store's sled database directly, to damage it on purpose.
+///
+/// sled releases its directory lock from its own background threads after the last
+/// handle is dropped, so right after a store (or a raw handle) was dropped in this
+/// process the lock can still be held for a moment. This waits for that release: it
+/// retries only `WouldBlock` from the lock, a bounded number of times, yielding between
+/// tries; any other error fails the test at once.
+fn open_raw(dir: &Path) -> sled::Db {
+    let mut attempts = 0u32;
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && attempts < 100_000 =>
+            {
+                attempts += 1;
+                std::thread::yield_now();
+            }
+            Err(e) => panic!("opening the raw sled database failed: {e}"),
+        }
+    }
+}
+
 /// Writes a framed meta value straight into sled, as the store's layout describes it.
 fn write_raw_meta(dir: &Path, key: &[u8], format_byte: u8, body: &[u8]) {
-    let db = sled::open(dir).unwrap();
+    let db = open_raw(dir);
     let meta = db.open_tree("meta").unwrap();
     let mut value = vec![format_byte, 4, 0, 0, 0, 0];
     value.extend_from_slice(body);
@@ -345,7 +368,7 @@ fn an_unknown_format_key_is_unsupported() {
     // A damaged format key.
     write_raw_meta(&dir, b"format", 1, STORAGE_FORMAT.as_bytes());
     {
-        let db = sled::open(&dir).unwrap();
+        let db = open_raw(&dir);
         let meta = db.open_tree("meta").unwrap();
         let mut value = meta.get(b"format").unwrap().unwrap().to_vec();
         value[8] ^= 0x20;
