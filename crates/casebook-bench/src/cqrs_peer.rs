@@ -2,7 +2,7 @@
 //! compared with: a cqrs-es `Aggregate` whose `handle` calls the ticket's own `decide`
 //! and whose `apply` calls its `evolve`, so only the framework differs.
 //!
-//! Two stores: cqrs-es's serializing path ([`PersistedEventStore`] in event-store mode,
+//! Two stores: cqrs-es's serializing path (`PersistedEventStore` in event-store mode,
 //! over [`MemRepository`], an in-memory [`PersistedEventRepository`] written here, like
 //! for like with Casebook's `MemoryStore`, which keeps encoded payloads), and its
 //! `MemStore` (typed events in memory, no serialization).
