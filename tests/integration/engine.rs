@@ -119,7 +119,15 @@ fn racing_engines(store: Arc<dyn EventStore>) {
             let store = store.clone();
             scope.spawn(move || {
                 // Each thread has its own engine (its own cache), as separate processes would.
-                let engine = Engine::builder(store).build();
+                // Every conflict means another writer's append landed, and the writers make
+                // 100 appends in all, so no command can lose more than 100 times in a row:
+                // with that retry budget the test cannot starve, however threads interleave.
+                let engine = Engine::builder(store)
+                    .options(EngineOptions {
+                        max_conflict_retries: 100,
+                        ..EngineOptions::standard()
+                    })
+                    .build();
                 let sup = Actor::member("sup").unwrap();
                 for i in 0..25 {
                     engine
