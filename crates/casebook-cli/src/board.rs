@@ -3,36 +3,10 @@
 
 use std::fmt::Write as _;
 
-use casebook::projections::{BoardFilter, BoardPage, BoardRow, Page, SlaView};
+use casebook::projections::{BoardPage, BoardRow};
 use casebook_sla::{ClockState, TargetKind};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use serde_json::{json, Value};
-
-/// The board with every breached or at-risk case first, then the rest in the view's
-/// order, cut to `limit` rows.
-///
-/// The view's own index puts first the cases with a *running* clock past its warning
-/// share; a case whose breach is on a stopped target (first response given late) or on
-/// a paused clock comes later in its order. The board the desk reads lists every case
-/// whose state is breached or at risk first, so it takes the whole (filtered) board and
-/// moves those up, keeping the view's order within each group: O(open cases).
-pub fn urgent_first(
-    view: &SlaView,
-    now: DateTime<Utc>,
-    filter: &BoardFilter,
-    limit: usize,
-) -> BoardPage {
-    let mut page = view.board(now, filter, Page::first(usize::MAX));
-    page.rows
-        .sort_by_key(|row| !matches!(row.state, Some(ClockState::Breached | ClockState::AtRisk)));
-    let more = page.rows.len() > limit;
-    page.rows.truncate(limit);
-    page.next = more.then_some(Page {
-        offset: limit,
-        limit,
-    });
-    page
-}
 
 /// The state's name as printed and in JSON.
 pub fn state_name(state: Option<ClockState>) -> &'static str {

@@ -28,7 +28,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 mod emergency;
 
-use casebook::projections::{BoardFilter, SlaView};
+use casebook::projections::{BoardFilter, Page, SlaView};
 use casebook::scheduler;
 use casebook_core::ServiceLevelsCommand;
 
@@ -296,7 +296,9 @@ pub fn run(path: &Path, args: &SimulateArgs) -> Result<String, CliError> {
     sim.view
         .save_checkpoint(&**sim.engine.store())
         .map_err(|e| sim.sim_error(format!("SLA checkpoint: {e}")))?;
-    let board_page = board::urgent_first(&sim.view, end, &BoardFilter::default(), 20);
+    let board_page = sim
+        .view
+        .board(end, &BoardFilter::default(), Page::first(20));
     let emergency = sim.emergency_summary();
     let sla = sim.sla_summary(end);
     let kpi = crate::report_cmd::quarter_report(&**sim.engine.store(), start, end, Shanghai)?;

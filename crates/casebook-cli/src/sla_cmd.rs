@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use casebook::projections::kpi::KpiView;
-use casebook::projections::{BoardFilter, SlaView};
+use casebook::projections::{BoardFilter, Page, SlaView};
 use casebook::scheduler;
 use casebook_core::{MemberId, OrgId, ServiceLevelsCommand};
 use casebook_sla::SlaPolicySpec;
@@ -137,7 +137,7 @@ fn board_cmd(cli: &Cli, args: &BoardArgs) -> Result<String, CliError> {
                 (view, Utc::now())
             }
         };
-        Ok::<_, CliError>(board::urgent_first(&view, now, &filter, limit))
+        Ok::<_, CliError>(view.board(now, &filter, Page::first(limit)))
     })();
     desk.close()?;
     let page = result?;

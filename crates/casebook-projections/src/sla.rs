@@ -67,12 +67,16 @@
 //!
 //! # The board index
 //!
-//! Open cases with a running clock are indexed by their nearest deadline and by their
-//! earliest warning instant (`BTreeSet<(instant, case)>`). At `now`, the cases at risk
-//! or breached are exactly those whose earliest warning is at or before `now`: a prefix
-//! of the warning index. The board lists them first (by deadline), then walks the
-//! deadline index for the rest, then the cases with nothing running (paused, or all
-//! targets stopped). A page costs O(at-risk cases + page), not a scan of every case.
+//! Open cases are indexed by a key computed when an event changes their clocks: the
+//! nearest deadline and the earliest warning instant among their running clocks, with
+//! a clock that is breached for good (stopped after its deadline, or paused after it)
+//! counted at the deadline it missed. The deadline index is a `BTreeSet<(deadline,
+//! case)>`. At `now`, the cases whose row is at risk or breached are exactly those
+//! whose earliest warning is at or before `now`. The board walks the deadline index
+//! twice, listing those first and the other running cases second (each by deadline),
+//! then the cases with nothing running (paused, or every target met). A page costs
+//! the cases walked before it is full, not a scan and sort of every case, and a
+//! rebuild computes keys only for the events that move a clock (about half of them).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
@@ -366,7 +370,6 @@ pub struct WhatIfReport {
 #[derive(Debug, Clone, Default)]
 struct BoardIndex {
     by_deadline: BTreeSet<(DateTime<Utc>, CaseId)>,
-    by_warning: BTreeSet<(DateTime<Utc>, CaseId)>,
     /// Open, tracked, nothing running.
     quiet: BTreeSet<CaseId>,
     /// The key each case is indexed under: `Some(None)` quiet, `Some(Some(..))`
@@ -385,7 +388,6 @@ impl BoardIndex {
         match self.keys.remove(&case) {
             Some(Some(old)) => {
                 self.by_deadline.remove(&(old.deadline, case));
-                self.by_warning.remove(&(old.warn, case));
             }
             Some(None) => {
                 self.quiet.remove(&case);
@@ -396,7 +398,6 @@ impl BoardIndex {
         match key {
             Some(k) => {
                 self.by_deadline.insert((k.deadline, case));
-                self.by_warning.insert((k.warn, case));
             }
             None => {
                 self.quiet.insert(case);
@@ -678,8 +679,9 @@ impl SlaView {
                     _ => TicketId::from_str(envelope.stream_id.local_id()).ok(),
                 };
                 if let Some(case) = case {
+                    let before = self.index_inputs(CaseId::Ticket(case));
                     self.apply_ticket(case, &event, at);
-                    self.reindex(CaseId::Ticket(case));
+                    self.reindex_if_changed(CaseId::Ticket(case), before);
                 }
             }
             "incident" => {
@@ -692,8 +694,9 @@ impl SlaView {
                     _ => IncidentId::from_str(envelope.stream_id.local_id()).ok(),
                 };
                 if let Some(case) = case {
+                    let before = self.index_inputs(CaseId::Incident(case));
                     self.apply_incident(case, &event, at);
-                    self.reindex(CaseId::Incident(case));
+                    self.reindex_if_changed(CaseId::Incident(case), before);
                 }
             }
             "sla" => {
@@ -846,6 +849,34 @@ impl SlaView {
                     c.open = false;
                 }
             }
+        }
+    }
+
+    /// What a case's board key depends on besides its policy (fixed when it opened):
+    /// whether it is open, and its clocks.
+    fn index_inputs(&self, case: CaseId) -> Option<(bool, BTreeMap<TargetKind, TargetClock>)> {
+        self.state
+            .cases
+            .get(&case)
+            .map(|c| (c.open, c.clocks.clone()))
+    }
+
+    /// Reindexes `case` unless the event left its key's inputs as they were. Most
+    /// events (assignments, internal notes, diagnoses, ratings) touch no clock, and
+    /// computing a key costs calendar arithmetic for every clock, so this check (a
+    /// clone of at most three clocks) is what keeps a rebuild near the decode floor.
+    fn reindex_if_changed(
+        &mut self,
+        case: CaseId,
+        before: Option<(bool, BTreeMap<TargetKind, TargetClock>)>,
+    ) {
+        let unchanged = match (self.state.cases.get(&case), &before) {
+            (Some(c), Some((open, clocks))) => c.open == *open && c.clocks == *clocks,
+            (None, None) => true,
+            _ => false,
+        };
+        if !unchanged {
+            self.reindex(case);
         }
     }
 
@@ -1370,15 +1401,25 @@ impl CaseSla {
     }
 
     /// The board key: the nearest deadline and earliest warning among running
-    /// clocks (and paused clocks already breached before their pause). `None` when
-    /// nothing runs.
+    /// clocks, paused clocks already breached before their pause, and stopped clocks
+    /// that stopped after their deadline (both dated at the missed deadline, so they
+    /// count as warned). `None` when none of these.
     fn index_key(&self, calendar: &Calendar) -> Option<IndexKey> {
         let mut best: Option<IndexKey> = None;
         for clock in self.clocks.values() {
-            if clock.stopped_at().is_some() {
-                continue;
-            }
-            let key = if let Some(since) = clock.paused_since() {
+            let key = if let Some(stop) = clock.stopped_at() {
+                // A cycle that ended late (a late first response, a missed update)
+                // leaves the case breached until the cycle restarts or the case
+                // closes: its row says so, so the board lists it with the urgent
+                // cases, dated at the deadline it missed.
+                match clock.deadline(calendar, stop) {
+                    Ok(d) if d < stop => IndexKey {
+                        deadline: d,
+                        warn: d,
+                    },
+                    _ => continue,
+                }
+            } else if let Some(since) = clock.paused_since() {
                 match clock.deadline(calendar, since) {
                     Ok(d) if d < since => IndexKey {
                         deadline: d,

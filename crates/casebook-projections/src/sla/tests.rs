@@ -441,6 +441,63 @@ fn board_lists_breached_and_at_risk_first_then_by_deadline_and_filters() {
 }
 
 #[test]
+fn a_case_breached_on_a_stopped_target_is_listed_with_the_urgent_cases() {
+    let mut log = Log::new();
+    // Premium medium: first response 2 h, resolution 8 h. Opened 09:00, answered
+    // 11:30 (first response due 11:00: breached, stopped). Resolution runs to 17:00.
+    let late = log.open(1, "acme", sh(9, 9, 0));
+    log.ticket(
+        late,
+        TicketEvent::NoteAdded {
+            text: "we are on it".into(),
+            customer_visible: true,
+            by_staff: true,
+        },
+        sh(9, 11, 30),
+    );
+    // Premium medium opened 11:00: first response due 13:00 (75 % at 12:30),
+    // resolution 18:00 Monday + 1 h. At 11:40 nothing of it is at risk, yet its first
+    // response is due well before the late case's resolution.
+    let fresh = log.open(2, "acme", sh(9, 11, 0));
+    let view = SlaView::build(&log.store).unwrap();
+    let now = sh(9, 11, 40);
+    let board = view.board(now, &BoardFilter::default(), Page::first(10));
+    let rows: Vec<(CaseId, Option<ClockState>)> =
+        board.rows.iter().map(|r| (r.case, r.state)).collect();
+    assert_eq!(
+        rows,
+        vec![
+            (CaseId::Ticket(late), Some(ClockState::Breached)),
+            (CaseId::Ticket(fresh), Some(ClockState::Running)),
+        ]
+    );
+    // Dated at the deadline it missed.
+    assert_eq!(board.rows[0].nearest_deadline, Some(sh(9, 11, 0)));
+    assert_eq!(
+        view.board_by_scan(now, &BoardFilter::default(), Page::first(10)),
+        board.rows
+    );
+    // Resolved in time: every target met, nothing urgent left; it stays (quiet)
+    // until closed, after the running case.
+    log.ticket(
+        late,
+        TicketEvent::VerificationPassed {
+            notes: "fixed".into(),
+        },
+        sh(9, 12, 0),
+    );
+    let view = SlaView::build(&log.store).unwrap();
+    let rows: Vec<CaseId> = view
+        .board(sh(9, 12, 5), &BoardFilter::default(), Page::first(10))
+        .rows
+        .iter()
+        .map(|r| r.case)
+        .collect();
+    // The late first response still marks it breached until it closes.
+    assert_eq!(rows, vec![CaseId::Ticket(late), CaseId::Ticket(fresh)]);
+}
+
+#[test]
 fn as_of_answers_do_not_change_when_the_log_grows_or_policy_changes() {
     let mut log = Log::new();
     let a = log.open(1, "acme", sh(9, 9, 0));
@@ -908,6 +965,21 @@ proptest! {
             let indexed = view.board(now, &filter, Page::first(100)).rows;
             prop_assert_eq!(indexed, view.board_by_scan(now, &filter, Page::first(100)));
         }
+        // Asked at or after the last event, every row at risk or breached comes
+        // before every other row.
+        let last = log.store.read_all(head.saturating_sub(1), 1).unwrap();
+        let after_all = last.first().map_or(now, |e| e.recorded_at.max(now));
+        let states: Vec<bool> = view
+            .board(after_all, &BoardFilter::default(), Page::first(usize::MAX))
+            .rows
+            .iter()
+            .map(|r| matches!(r.state, Some(ClockState::Breached | ClockState::AtRisk)))
+            .collect();
+        prop_assert!(
+            states.windows(2).all(|w| w[0] || !w[1]),
+            "an urgent row after a calm one: {:?}",
+            states
+        );
         let rebuilt = SlaView::build(&log.store).unwrap();
         prop_assert_eq!(&view, &rebuilt);
         let resumed = SlaView::resume(&log.store).unwrap();
