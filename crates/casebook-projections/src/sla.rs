@@ -86,8 +86,8 @@ use casebook_core::{
     ServiceLevelsEvent, SlaAlertEvent, TicketEvent, TicketId,
 };
 use casebook_sla::{
-    AlertKind, Calendar, CaseKind, ClockState, ClockStatus, CustomerTier, PolicyBook, Severity,
-    SlaPolicy, TargetClock, TargetKind,
+    AlertKind, Calendar, CaseKind, ClockMark, ClockState, ClockStatus, CustomerTier, PolicyBook,
+    Severity, SlaPolicy, TargetClock, TargetKind,
 };
 use casebook_store::{Checkpoint, Envelope, EventStore, Payload, StoreError};
 use chrono::{DateTime, Utc};
@@ -372,9 +372,17 @@ struct BoardIndex {
     by_deadline: BTreeSet<(DateTime<Utc>, CaseId)>,
     /// Open, tracked, nothing running.
     quiet: BTreeSet<CaseId>,
-    /// The key each case is indexed under: `Some(None)` quiet, `Some(Some(..))`
-    /// running; absent when not on the board.
-    keys: HashMap<CaseId, Option<IndexKey>>,
+    /// Every open case's key and what it was computed from; absent when not on the
+    /// board.
+    keys: HashMap<CaseId, Indexed>,
+}
+
+/// A case's board key (`None`: quiet) and, per target, the mark of the clock its part
+/// was computed from, so that an event recomputes only the clocks it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Indexed {
+    key: Option<IndexKey>,
+    parts: [Option<(ClockMark, Option<IndexKey>)>; 3],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -383,27 +391,61 @@ struct IndexKey {
     warn: DateTime<Utc>,
 }
 
+impl IndexKey {
+    /// The key of a case with both clocks: the nearer deadline, the earlier warning.
+    fn merge(a: Option<IndexKey>, b: Option<IndexKey>) -> Option<IndexKey> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(IndexKey {
+                deadline: a.deadline.min(b.deadline),
+                warn: a.warn.min(b.warn),
+            }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// A target's place in [`Indexed::parts`].
+fn slot(kind: TargetKind) -> usize {
+    match kind {
+        TargetKind::FirstResponse => 0,
+        TargetKind::NextUpdate => 1,
+        TargetKind::Resolution => 2,
+    }
+}
+
 impl BoardIndex {
-    fn set(&mut self, case: CaseId, key: Option<Option<IndexKey>>) {
-        match self.keys.remove(&case) {
-            Some(Some(old)) => {
-                self.by_deadline.remove(&(old.deadline, case));
+    fn key(&self, case: &CaseId) -> Option<IndexKey> {
+        self.keys.get(case).and_then(|i| i.key)
+    }
+
+    /// Files `case` under `entry`, or takes it off the board with `None`.
+    fn set(&mut self, case: CaseId, entry: Option<Indexed>) {
+        let old = match entry {
+            Some(entry) => self.keys.insert(case, entry),
+            None => self.keys.remove(&case),
+        };
+        let (old_key, new_key) = (old.map(|o| o.key), entry.map(|e| e.key));
+        if old_key == new_key {
+            return;
+        }
+        match old_key {
+            Some(Some(k)) => {
+                self.by_deadline.remove(&(k.deadline, case));
             }
             Some(None) => {
                 self.quiet.remove(&case);
             }
             None => {}
         }
-        let Some(key) = key else { return };
-        match key {
-            Some(k) => {
+        match new_key {
+            Some(Some(k)) => {
                 self.by_deadline.insert((k.deadline, case));
             }
-            None => {
+            Some(None) => {
                 self.quiet.insert(case);
             }
+            None => {}
         }
-        self.keys.insert(case, key);
     }
 }
 
@@ -679,9 +721,8 @@ impl SlaView {
                     _ => TicketId::from_str(envelope.stream_id.local_id()).ok(),
                 };
                 if let Some(case) = case {
-                    let before = self.index_inputs(CaseId::Ticket(case));
                     self.apply_ticket(case, &event, at);
-                    self.reindex_if_changed(CaseId::Ticket(case), before);
+                    self.reindex(CaseId::Ticket(case));
                 }
             }
             "incident" => {
@@ -694,9 +735,8 @@ impl SlaView {
                     _ => IncidentId::from_str(envelope.stream_id.local_id()).ok(),
                 };
                 if let Some(case) = case {
-                    let before = self.index_inputs(CaseId::Incident(case));
                     self.apply_incident(case, &event, at);
-                    self.reindex_if_changed(CaseId::Incident(case), before);
+                    self.reindex(CaseId::Incident(case));
                 }
             }
             "sla" => {
@@ -852,42 +892,34 @@ impl SlaView {
         }
     }
 
-    /// What a case's board key depends on besides its policy (fixed when it opened):
-    /// whether it is open, and its clocks.
-    fn index_inputs(&self, case: CaseId) -> Option<(bool, BTreeMap<TargetKind, TargetClock>)> {
-        self.state
-            .cases
-            .get(&case)
-            .map(|c| (c.open, c.clocks.clone()))
-    }
-
-    /// Reindexes `case` unless the event left its key's inputs as they were. Most
-    /// events (assignments, internal notes, diagnoses, ratings) touch no clock, and
-    /// computing a key costs calendar arithmetic for every clock, so this check (a
-    /// clone of at most three clocks) is what keeps a rebuild near the decode floor.
-    fn reindex_if_changed(
-        &mut self,
-        case: CaseId,
-        before: Option<(bool, BTreeMap<TargetKind, TargetClock>)>,
-    ) {
-        let unchanged = match (self.state.cases.get(&case), &before) {
-            (Some(c), Some((open, clocks))) => c.open == *open && c.clocks == *clocks,
-            (None, None) => true,
-            _ => false,
-        };
-        if !unchanged {
-            self.reindex(case);
-        }
-    }
-
+    /// Refiles `case` after an event. Computing a clock's part of the key costs
+    /// calendar arithmetic, and most events (assignments, internal notes, diagnoses,
+    /// ratings) change no clock, so a part is recomputed only when its clock's mark
+    /// changed: this is what keeps a rebuild near the decode floor.
     fn reindex(&mut self, case: CaseId) {
-        let key = self.state.cases.get(&case).and_then(|c| {
-            c.open.then(|| {
-                policy_for(&self.state.policies, self.proposed.as_ref(), c)
-                    .and_then(|p| c.index_key(p.calendar()))
-            })
+        let entry = self.state.cases.get(&case).filter(|c| c.open).map(|c| {
+            let Some(policy) = policy_for(&self.state.policies, self.proposed.as_ref(), c) else {
+                return Indexed {
+                    key: None,
+                    parts: [None; 3],
+                };
+            };
+            let calendar = policy.calendar();
+            let old = self.index.keys.get(&case);
+            let mut parts = [None; 3];
+            let mut key = None;
+            for (&kind, clock) in &c.clocks {
+                let mark = clock.mark();
+                let part = match old.and_then(|o| o.parts[slot(kind)]) {
+                    Some((was, part)) if was == mark => part,
+                    _ => clock_key(clock, calendar),
+                };
+                parts[slot(kind)] = Some((mark, part));
+                key = IndexKey::merge(key, part);
+            }
+            Indexed { key, parts }
         });
-        self.index.set(case, key);
+        self.index.set(case, entry);
     }
 
     fn reindex_all(&mut self) {
@@ -900,8 +932,8 @@ impl SlaView {
 
     /// The board at `now`: open cases, at risk or breached first (by nearest
     /// deadline), then the other running cases by nearest deadline, then cases with
-    /// nothing running; filtered and paged. Answered from the deadline and warning
-    /// indexes (see the [module docs](self)).
+    /// nothing running; filtered and paged. Answered from the deadline
+    /// index (see the [module docs](self)).
     ///
     /// Ask with `now` at or after the last folded event's time; for an earlier
     /// instant build the view with [`SlaView::as_of`].
@@ -916,14 +948,7 @@ impl SlaView {
         // Both walks go through the deadline index in order, so a page costs the cases
         // before it, not a sort of every at-risk case: breached and at-risk cases
         // (first warning passed) by nearest deadline, then the running ones, then quiet.
-        let warned = |id: &CaseId| {
-            self.index
-                .keys
-                .get(id)
-                .copied()
-                .flatten()
-                .map(|k| k.warn <= now)
-        };
+        let warned = |id: &CaseId| self.index.key(id).map(|k| k.warn <= now);
         let urgent = self
             .index
             .by_deadline
@@ -1017,13 +1042,7 @@ impl SlaView {
             })
             .unwrap_or_default();
         let state = targets.iter().map(|t| t.status.state).min();
-        let nearest_deadline = self
-            .index
-            .keys
-            .get(&c.case)
-            .copied()
-            .flatten()
-            .map(|k| k.deadline);
+        let nearest_deadline = self.index.key(&c.case).map(|k| k.deadline);
         BoardRow {
             case: c.case,
             kind: c.kind,
@@ -1147,15 +1166,17 @@ impl CaseSla {
         let Some(clock) = self.clocks.get(&target) else {
             return;
         };
-        let Ok(status) = clock.status(calendar, at) else {
+        // Only the deadline is needed (the full status also counts elapsed and paused
+        // time): stopped at `at`, the cycle is met when `at` is not past it.
+        let Ok(deadline) = clock.deadline(calendar, at) else {
             return;
         };
         let outcome = Outcome {
             target,
-            cycle: status.cycle,
-            deadline: status.deadline,
+            cycle: clock.cycle(),
+            deadline,
             ended_at: at,
-            met: status.state != ClockState::Breached,
+            met: at <= deadline,
         };
         match self
             .outcomes
@@ -1400,57 +1421,45 @@ impl CaseSla {
         }
     }
 
-    /// The board key: the nearest deadline and earliest warning among running
-    /// clocks, paused clocks already breached before their pause, and stopped clocks
-    /// that stopped after their deadline (both dated at the missed deadline, so they
-    /// count as warned). `None` when none of these.
+    /// The board key computed from scratch (the indexed board caches it per clock):
+    /// see [`clock_key`]. `None` when no clock contributes.
     fn index_key(&self, calendar: &Calendar) -> Option<IndexKey> {
-        let mut best: Option<IndexKey> = None;
-        for clock in self.clocks.values() {
-            let key = if let Some(stop) = clock.stopped_at() {
-                // A cycle that ended late (a late first response, a missed update)
-                // leaves the case breached until the cycle restarts or the case
-                // closes: its row says so, so the board lists it with the urgent
-                // cases, dated at the deadline it missed.
-                match clock.deadline(calendar, stop) {
-                    Ok(d) if d < stop => IndexKey {
-                        deadline: d,
-                        warn: d,
-                    },
-                    _ => continue,
-                }
-            } else if let Some(since) = clock.paused_since() {
-                match clock.deadline(calendar, since) {
-                    Ok(d) if d < since => IndexKey {
-                        deadline: d,
-                        warn: d,
-                    },
-                    _ => continue,
-                }
-            } else {
-                let Ok(alerts) = clock.alert_instants(calendar, clock.last_recorded()) else {
-                    continue;
-                };
-                let Some(deadline) = alerts
-                    .iter()
-                    .find(|a| a.kind == AlertKind::Breach)
-                    .map(|a| a.at)
-                else {
-                    continue;
-                };
-                let warn = alerts.iter().map(|a| a.at).min().unwrap_or(deadline);
-                IndexKey { deadline, warn }
-            };
-            best = Some(match best {
-                None => key,
-                Some(b) => IndexKey {
-                    deadline: b.deadline.min(key.deadline),
-                    warn: b.warn.min(key.warn),
-                },
-            });
-        }
-        best
+        self.clocks.values().fold(None, |key, clock| {
+            IndexKey::merge(key, clock_key(clock, calendar))
+        })
     }
+}
+
+/// One clock's part of the board key: its deadline and earliest warning while it
+/// runs; for a clock stopped after its deadline (a late first response, a missed
+/// update) or paused after it, the missed deadline as both, so the case counts as
+/// warned; `None` otherwise (met, or paused in time).
+fn clock_key(clock: &TargetClock, calendar: &Calendar) -> Option<IndexKey> {
+    if let Some(stop) = clock.stopped_at() {
+        // Breached for good until the cycle restarts or the case closes: its row says
+        // so, so the board lists it with the urgent cases.
+        return match clock.deadline(calendar, stop) {
+            Ok(d) if d < stop => Some(IndexKey {
+                deadline: d,
+                warn: d,
+            }),
+            _ => None,
+        };
+    }
+    if let Some(since) = clock.paused_since() {
+        return match clock.deadline(calendar, since) {
+            Ok(d) if d < since => Some(IndexKey {
+                deadline: d,
+                warn: d,
+            }),
+            _ => None,
+        };
+    }
+    let running = clock.running_instants(calendar).ok()??;
+    Some(IndexKey {
+        deadline: running.deadline,
+        warn: running.first_warning,
+    })
 }
 
 /// Replays the log up to `to` twice, under the policies actually in force and with

@@ -222,6 +222,27 @@ pub struct TargetClock {
     stopped_at: Option<DateTime<Utc>>,
 }
 
+/// A running clock's first warning and deadline: see
+/// [`TargetClock::running_instants`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunningInstants {
+    /// When counted time reaches the first warning share (the deadline if none).
+    pub first_warning: DateTime<Utc>,
+    /// When counted time passes the target.
+    pub deadline: DateTime<Utc>,
+}
+
+/// See [`TargetClock::mark`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockMark {
+    cycle: u32,
+    started_at: DateTime<Utc>,
+    target: TimeDelta,
+    pauses: usize,
+    paused_since: Option<DateTime<Utc>>,
+    stopped_at: Option<DateTime<Utc>>,
+}
+
 /// The serde form of a [`TargetClock`], checked on the way in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -395,6 +416,23 @@ impl TargetClock {
     /// When the clock stopped, if stopped.
     pub fn stopped_at(&self) -> Option<DateTime<Utc>> {
         self.stopped_at
+    }
+
+    /// A small copyable summary that changes whenever the clock does: every method
+    /// that changes a clock changes its cycle, target, number of pauses, pause or stop
+    /// (pauses are only ever added). Two marks of clocks started under the same
+    /// policy are equal exactly when the clocks are, so a view can cache what it
+    /// derives from a clock (deadlines, board keys) and recompute only on a change,
+    /// without cloning the clock to compare.
+    pub fn mark(&self) -> ClockMark {
+        ClockMark {
+            cycle: self.cycle,
+            started_at: self.started_at,
+            target: self.target,
+            pauses: self.pauses.len(),
+            paused_since: self.paused_since,
+            stopped_at: self.stopped_at,
+        }
     }
 
     /// The latest instant recorded; transitions may not precede it.
@@ -703,6 +741,36 @@ impl TargetClock {
         Ok(alerts)
     }
 
+    /// The first warning and the deadline of a running clock's cycle (not paused, not
+    /// stopped): the instants a board orders by. Two deadline computations, where
+    /// [`TargetClock::alert_instants`] makes one per alert. `None` while paused or
+    /// stopped. With no warning share, the first warning is the deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`TargetClock::alert_instants`].
+    pub fn running_instants(
+        &self,
+        calendar: &Calendar,
+    ) -> Result<Option<RunningInstants>, DeadlineError> {
+        if self.stopped_at.is_some() || self.paused_since.is_some() {
+            return Ok(None);
+        }
+        let view = self.view(self.last_recorded());
+        let (deadline, _) = view.reach(calendar, self.target.num_seconds(), true)?;
+        let warning = match self.warnings.first() {
+            Some(share) => {
+                view.reach(calendar, share.of(self.target).num_seconds(), false)?
+                    .0
+            }
+            None => deadline,
+        };
+        Ok(Some(RunningInstants {
+            first_warning: ts(warning)?,
+            deadline: ts(deadline)?,
+        }))
+    }
+
     /// The alerts of the current cycle due at `now` (`due_from <= now`), dated at their
     /// computed instants. A scheduler records each (cycle, kind) once.
     ///
@@ -838,6 +906,38 @@ mod tests {
 
     fn ok<T>(r: Result<T, ClockError>) -> T {
         r.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_mark_changes_with_every_change_and_only_then() {
+        let mut clock = ok(TargetClock::start(
+            sh(2, 9, 0),
+            TimeDelta::hours(4),
+            ladder(),
+        ));
+        let mut seen = vec![clock.mark()];
+        let mut step = |clock: &TargetClock| {
+            let mark = clock.mark();
+            assert!(!seen.contains(&mark), "a change kept an earlier mark");
+            seen.push(mark);
+        };
+        ok(clock.pause(sh(2, 10, 0)));
+        step(&clock);
+        ok(clock.resume(sh(2, 11, 0)));
+        step(&clock);
+        ok(clock.retarget(TimeDelta::hours(8)));
+        step(&clock);
+        ok(clock.stop(sh(2, 12, 0)));
+        step(&clock);
+        ok(clock.reopen(sh(2, 13, 0)));
+        step(&clock);
+        ok(clock.restart(sh(2, 14, 0)));
+        step(&clock);
+        // Equal clocks, equal marks; a refused change changes nothing.
+        assert_eq!(clock.clone().mark(), clock.mark());
+        let before = clock.mark();
+        assert!(clock.resume(sh(2, 15, 0)).is_err());
+        assert_eq!(clock.mark(), before);
     }
 
     #[test]

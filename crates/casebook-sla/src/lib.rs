@@ -72,7 +72,10 @@ pub use calendar::{
     BusinessHoursSpec, Calendar, CalendarError, CalendarSpec, ExtraWorkingDay, WeeklyHours,
     WorkingInterval,
 };
-pub use clock::{Alert, AlertKind, ClockError, ClockState, ClockStatus, Pause, TargetClock};
+pub use clock::{
+    Alert, AlertKind, ClockError, ClockMark, ClockState, ClockStatus, Pause, RunningInstants,
+    TargetClock,
+};
 pub use keys::{CaseKind, CustomerTier, ParseKeyError, Severity, TargetKind};
 pub use policy::{
     PolicyBook, PolicyError, SlaPolicy, SlaPolicySpec, TargetKey, TargetRule, TargetSet,

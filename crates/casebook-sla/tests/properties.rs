@@ -4,7 +4,7 @@
 //! and extra working days.
 
 use casebook_sla::{
-    add_business_time, business_time_between, BusinessHoursSpec, Calendar, CalendarSpec,
+    add_business_time, business_time_between, AlertKind, BusinessHoursSpec, Calendar, CalendarSpec,
     ClockState, ExtraWorkingDay, TargetClock, WarningLadder, WeeklyHours, WorkingInterval,
 };
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Timelike, Utc, Weekday};
@@ -316,6 +316,18 @@ proptest! {
                 // A refused transition leaves the clock unchanged.
                 prop_assert_eq!(&next, &clock);
             }
+        }
+        // A running clock's first warning and deadline are its earliest alert and
+        // its breach.
+        if let Ok(Some(running)) = clock.running_instants(cal) {
+            let alerts = clock.alert_instants(cal, clock.last_recorded()).unwrap_or_default();
+            prop_assert_eq!(alerts.iter().map(|a| a.at).min(), Some(running.first_warning));
+            prop_assert_eq!(
+                alerts.iter().find(|a| a.kind == AlertKind::Breach).map(|a| a.at),
+                Some(running.deadline)
+            );
+        } else {
+            prop_assert!(clock.stopped_at().is_some() || clock.paused_since().is_some());
         }
         for pair in history.windows(2) {
             if let [(from, earlier), (to, _)] = pair {
