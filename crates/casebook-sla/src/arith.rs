@@ -12,14 +12,15 @@
 //! # How it works, and what it costs
 //!
 //! The walk never steps minute by minute. It advances through UTC time in stretches
-//! over which the zone's UTC offset is constant (at most one day long). Inside such a
-//! stretch local time is UTC plus a constant, so the working time inside it is just the
-//! local working intervals of the dates it covers, shifted back by the offset; a
-//! stretch ends at the next offset change, found by probing every three hours and
-//! bisecting to the second. Each day therefore costs a handful of offset look-ups and
-//! one pass over that day's intervals:
-//! **O(days spanned × (intervals per day + log holidays))**, around a microsecond per
-//! day. A 24×7 calendar costs O(1).
+//! over which the zone's UTC offset is constant. Inside such a stretch local time is
+//! UTC plus a constant, so the working time inside it is just the local working
+//! intervals of the dates it covers, shifted back by the offset. The stretches of a
+//! zone are found once per zone and year (by probing every three hours and bisecting
+//! each change to the second) and shared by every calendar of the process, so a day
+//! costs one pass over that day's intervals and a step to the next stretch costs a
+//! binary search in a short list:
+//! **O(days spanned × (intervals per day + log holidays))**, well under a microsecond
+//! per day. A 24×7 calendar costs O(1).
 //!
 //! The probe step assumes that a zone never changes its offset twice within three
 //! hours and returns to the first value; no IANA zone does.
@@ -44,8 +45,6 @@ use crate::calendar::{BusinessHours, Calendar, CalendarKind};
 pub const SEARCH_HORIZON_DAYS: i64 = 3_653;
 
 const DAY_SECS: i64 = 86_400;
-/// How far apart offset probes are; see the module documentation.
-const PROBE_SECS: i64 = 3 * 3_600;
 /// The Unix day number of 0001-01-01 subtracted from chrono's days-from-CE count.
 const UNIX_EPOCH_DAYS_FROM_CE: i64 = 719_163;
 
@@ -211,8 +210,8 @@ impl BusinessHours {
     fn walk(&self, from: i64, until: i64, mut visit: impl FnMut(i64, i64) -> ControlFlow<()>) {
         let mut t = from;
         while t < until {
-            let offset = self.offset_at(t);
-            let stretch_end = self.constant_offset_until(t, offset, (t + DAY_SECS).min(until));
+            let (offset, end) = crate::offsets::stretch_at(self.tz, t);
+            let stretch_end = end.min(until);
             // Within [t, stretch_end) local time is UTC + offset: a monotone shift.
             let local_from = t + offset;
             let local_to = stretch_end + offset;
@@ -230,32 +229,6 @@ impl BusinessHours {
                 day += 1;
             }
             t = stretch_end;
-        }
-    }
-
-    /// The first second in `(t, limit]` at which the offset is no longer `offset`, or
-    /// `limit` if it stays `offset` throughout (probing every [`PROBE_SECS`]).
-    fn constant_offset_until(&self, t: i64, offset: i64, limit: i64) -> i64 {
-        let mut same = t;
-        loop {
-            let probe = (same + PROBE_SECS).min(limit);
-            if self.offset_at(probe) != offset {
-                // Bisect: offset(same) == offset, offset(changed) != offset.
-                let mut changed = probe;
-                while changed - same > 1 {
-                    let mid = same + (changed - same) / 2;
-                    if self.offset_at(mid) == offset {
-                        same = mid;
-                    } else {
-                        changed = mid;
-                    }
-                }
-                return changed;
-            }
-            if probe >= limit {
-                return limit;
-            }
-            same = probe;
         }
     }
 }

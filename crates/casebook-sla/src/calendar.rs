@@ -28,7 +28,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, NaiveDate, Offset, TimeZone, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -708,20 +708,6 @@ impl BusinessHours {
         }
         let index = date.weekday().num_days_from_monday() as usize;
         self.weekly.get(index).map(Vec::as_slice).unwrap_or(&[])
-    }
-
-    /// The UTC offset in seconds at `t` (Unix seconds). Out of chrono's range the
-    /// offset is taken as zero: such instants have no local date and never work.
-    pub(crate) fn offset_at(&self, t: i64) -> i64 {
-        match DateTime::from_timestamp(t, 0) {
-            Some(dt) => i64::from(
-                self.tz
-                    .offset_from_utc_datetime(&dt.naive_utc())
-                    .fix()
-                    .local_minus_utc(),
-            ),
-            None => 0,
-        }
     }
 }
 

@@ -65,6 +65,7 @@ pub mod arith;
 pub mod calendar;
 pub mod clock;
 mod keys;
+mod offsets;
 pub mod policy;
 
 pub use arith::{add_business_time, business_time_between, DeadlineError, SEARCH_HORIZON_DAYS};
