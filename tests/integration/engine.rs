@@ -423,3 +423,57 @@ fn the_state_equals_the_fold_of_the_stored_events() {
     let folded: Ticket = casebook::core::fold(events.iter().map(|(e, at)| (e, *at)));
     assert_eq!(desk.engine.ticket(t).unwrap(), folded);
 }
+
+/// Two engines on one store: each decides on its cached state without reading the
+/// store first, so a refusal or a no-op on a state another engine has since changed
+/// must be checked against the store before it is answered.
+#[test]
+fn a_stale_cache_never_refuses_or_drops_a_command_another_engine_made_valid() {
+    let desk = Desk::new();
+    let other = Engine::builder(desk.engine.store().clone())
+        .clock(desk.clock.clone())
+        .build();
+    let t = desk.open();
+    // Both engines have the ticket cached, untriaged.
+    desk.engine.ticket(t).unwrap();
+    other.ticket(t).unwrap();
+    other
+        .execute(
+            &desk.sup,
+            (t, crate::support::triage(Severity::High, Urgency::Normal)),
+        )
+        .unwrap();
+    // On desk.engine's cached (untriaged) state a diagnosis is refused; on the
+    // store's it is accepted.
+    let recorded = desk
+        .engine
+        .execute(&desk.sup, (t, crate::support::diagnose()))
+        .unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].stream_version, 3);
+
+    // An assignment that is a no-op on the stale state but not on the store's.
+    let assign = |owner: &str| TicketCommand::Assign {
+        owner: crate::support::member(owner),
+        team: "network".into(),
+    };
+    desk.engine.execute(&desk.sup, (t, assign("sup"))).unwrap();
+    other.ticket(t).unwrap();
+    other.execute(&desk.pm, (t, assign("sec"))).unwrap();
+    let again = desk.engine.execute(&desk.sup, (t, assign("sup"))).unwrap();
+    assert_eq!(again.len(), 1, "the reassignment back was recorded");
+    let ticket = Engine::builder(desk.engine.store().clone())
+        .build()
+        .ticket(t)
+        .unwrap();
+    assert_eq!(ticket.owner, Some(crate::support::member("sup")));
+    // A real refusal is still a refusal after the check.
+    let err = desk
+        .engine
+        .execute(
+            &desk.sup,
+            (t, crate::support::triage(Severity::Low, Urgency::Normal)),
+        )
+        .unwrap_err();
+    assert!(err.rejection().is_some(), "{err}");
+}

@@ -7,8 +7,8 @@
 //! phases in step (file barriers in a temporary directory):
 //!
 //! - (a) commands on the same ticket streams from both processes: first in lockstep
-//!   rounds where both have read the same version before either appends (so exactly one
-//!   of the two conflicts and retries, every round), then free-running;
+//!   rounds where both have decided before either appends (so at least one of the two
+//!   conflicts and retries, every round), then free-running;
 //! - (b) both run the emergency-response process manager while feeding urgent tickets
 //!   and alert-raising samples;
 //! - (c) both tick the deadline scheduler at the same instants;
@@ -242,7 +242,7 @@ fn two_processes_share_one_desk() {
 }
 
 /// (a) Every note landed exactly once, versions are contiguous, and each lockstep round
-/// cost exactly one conflict.
+/// cost one or two conflicts.
 fn check_commands(desk: &Desk, tickets: &[TicketId], reports: &[Report]) {
     let mut seen = Vec::new();
     for t in tickets {
@@ -273,10 +273,14 @@ fn check_commands(desk: &Desk, tickets: &[TicketId], reports: &[Report]) {
     seen.sort();
     expected.sort();
     assert_eq!(seen, expected, "every note exactly once, on its ticket");
+    // Each round both append at once, so at least one conflicts. An engine decides on
+    // its cached state without reading the store first, so the previous round's
+    // winner, whose cache lacks the loser's retried note, conflicts as well when its
+    // own retry lands before the other's append: never more than both.
     let lockstep: u64 = reports.iter().map(|r| r.lockstep_conflicts).sum();
-    assert_eq!(
-        lockstep, ROUNDS as u64,
-        "both read the same version each round: exactly one of them conflicted"
+    assert!(
+        (ROUNDS as u64..=2 * ROUNDS as u64).contains(&lockstep),
+        "{lockstep} conflicts in {ROUNDS} rounds: each round one or both conflicted"
     );
 }
 

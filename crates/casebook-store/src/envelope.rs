@@ -1,6 +1,7 @@
 //! The envelope: everything recorded about one event besides its payload.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,9 +14,11 @@ use crate::limits::MAX_STREAM_ID_BYTES;
 ///
 /// The kind names the aggregate type (`ticket`, `incident`, `roster`, ...). It is part of
 /// the id so that a stream's kind can never disagree with its events.
+///
+/// Shared text: every envelope of a stream names it, and a clone is a reference count.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct StreamId(String);
+pub struct StreamId(Arc<str>);
 
 impl StreamId {
     /// Builds a stream id from a kind and an id within that kind.
@@ -60,7 +63,7 @@ impl StreamId {
                 "the id must be non-empty without control characters",
             ));
         }
-        Ok(Self(text))
+        Ok(Self(text.into()))
     }
 
     /// The aggregate kind, the part before the first `:`.
@@ -94,7 +97,7 @@ impl TryFrom<String> for StreamId {
 
 impl From<StreamId> for String {
     fn from(value: StreamId) -> Self {
-        value.0
+        value.0.to_string()
     }
 }
 
@@ -226,9 +229,24 @@ impl Envelope {
 }
 
 /// A JSON payload, kept as text so that stores move bytes and only readers decode.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Payload(String);
+///
+/// Shared text: an envelope handed back to the writer, kept in a cache or passed to
+/// several readers clones a reference count, not the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload(Arc<str>);
+
+/// As the JSON text (a string), like the `String` it wraps.
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|text| Payload(text.into()))
+    }
+}
 
 impl Payload {
     /// Serializes a value into a payload.
@@ -239,7 +257,7 @@ impl Payload {
     /// keys, for example).
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, StoreError> {
         serde_json::to_string(value)
-            .map(Payload)
+            .map(|text| Payload(text.into()))
             .map_err(|e| StoreError::Encode(e.to_string()))
     }
 
@@ -252,7 +270,7 @@ impl Payload {
         let text = text.into();
         serde_json::from_str::<serde::de::IgnoredAny>(&text)
             .map_err(|e| StoreError::Encode(format!("payload is not valid JSON: {e}")))?;
-        Ok(Payload(text))
+        Ok(Payload(text.into()))
     }
 
     /// Decodes the payload into a typed value.

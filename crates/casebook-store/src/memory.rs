@@ -74,11 +74,14 @@ impl EventStore for MemoryStore {
             .collect();
         let stream_version = actual + recorded.len() as u64;
         inner.log.extend(recorded.iter().cloned());
-        inner
-            .streams
-            .entry(stream.clone())
-            .or_default()
-            .extend(start..start + recorded.len());
+        match inner.streams.get_mut(stream) {
+            Some(indices) => indices.extend(start..start + recorded.len()),
+            None => {
+                inner
+                    .streams
+                    .insert(stream.clone(), (start..start + recorded.len()).collect());
+            }
+        }
         Ok(AppendOutcome {
             recorded,
             stream_version,

@@ -152,6 +152,8 @@ pub struct Engine {
     options: EngineOptions,
     upcasters: Upcasters,
     cache: Mutex<HashMap<StreamId, Cached>>,
+    /// The directory's stream, read before every command.
+    desk: StreamId,
 }
 
 /// Builds an [`Engine`]. The store is required; the rest have sensible defaults
@@ -199,6 +201,8 @@ impl EngineBuilder {
     /// Builds the engine.
     pub fn build(self) -> Engine {
         Engine {
+            // A constant that the stream-id rules accept; a failure is a bug here.
+            desk: stream_of::<Directory>(&DeskId).expect("the directory's stream id is valid"),
             store: self.store,
             clock: self.clock,
             ids: self.ids,
@@ -316,25 +320,45 @@ impl Engine {
         meta: CommandMeta,
     ) -> Result<Vec<Envelope>, EngineError> {
         let stream = stream_of::<A>(id)?;
-        let desk = stream_of::<Directory>(&DeskId)?;
         let mut attempts = 0;
+        // A cached state is decided on without asking the store for newer events: if
+        // another writer appended meanwhile, the append's expected version fails and
+        // the retry reads them. Only a refusal or a no-op, which append nothing and so
+        // check nothing, make the engine ask the store before answering.
+        let mut ask_store = false;
         loop {
             attempts += 1;
             let now = self.clock.now();
-            let directory = self.load_cached::<Directory>(&desk)?;
+            // The directory is always brought up to date: authorising against a stale
+            // one could let an offboarded member act, and no append would notice.
+            let directory = self.load_cached::<Directory>(&self.desk)?;
             let principal = directory.0.resolve(actor)?;
-            let (state, version) = self.load_cached::<A>(&stream)?;
+            let (state, version, asked) = match self.cached::<A>(&stream) {
+                Some((state, version)) if !ask_store => (state, version, false),
+                _ => {
+                    let (state, version) = self.load_cached::<A>(&stream)?;
+                    (state, version, true)
+                }
+            };
             let ctx = Context {
                 now,
                 principal: &principal,
                 directory: &directory.0,
                 settings: &self.settings,
             };
-            let events = state.decide(id, command, &ctx)?;
-            if events.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut next = (*state).clone();
+            let decided = state.decide(id, command, &ctx);
+            let events = match decided {
+                Ok(events) if !events.is_empty() => events,
+                _ if !asked => {
+                    ask_store = true;
+                    attempts -= 1;
+                    continue;
+                }
+                Ok(_) => return Ok(Vec::new()),
+                Err(rejection) => return Err(rejection.into()),
+            };
+            drop(directory);
+            let (mut next, entry) = self.check_out(&stream, state);
             for event in &events {
                 next.evolve(event, now);
             }
@@ -344,7 +368,7 @@ impl Engine {
                 .append(&stream, ExpectedVersion::Exact(version), new_events)
             {
                 Ok(outcome) => {
-                    self.remember(&stream, outcome.stream_version, next);
+                    self.check_in(entry, &stream, outcome.stream_version, next);
                     return Ok(outcome.recorded);
                 }
                 Err(e) if e.is_conflict() => {
@@ -471,27 +495,63 @@ impl Engine {
         self.cache_lock().remove(stream);
     }
 
-    fn remember<A: Aggregate>(&self, stream: &StreamId, version: u64, state: A) {
+    /// The cached state of `stream` as the cache has it, without asking the store.
+    fn cached<A: Aggregate>(&self, stream: &StreamId) -> Option<(Arc<A>, u64)> {
+        let cache = self.cache_lock();
+        let c = cache.get(stream)?;
+        let state = c.state.clone().downcast::<A>().ok()?;
+        Some((state, c.version))
+    }
+
+    /// Takes `state` out of the cache to change it: the cache entry is removed (a
+    /// failed append must not leave a state the store does not have), and with it the
+    /// cache's reference, so the state is moved rather than copied unless a reader
+    /// still holds it. Returns the state and the entry's key and snapshot version, for
+    /// [`Engine::check_in`].
+    fn check_out<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+        state: Arc<A>,
+    ) -> (A, Option<(StreamId, u64)>) {
+        let entry = self
+            .cache_lock()
+            .remove_entry(stream)
+            .map(|(key, c)| (key, c.snapshot_version));
+        let owned = Arc::try_unwrap(state).unwrap_or_else(|shared| (*shared).clone());
+        (owned, entry)
+    }
+
+    /// Caches the state an append produced, and saves a snapshot when due.
+    fn check_in<A: Aggregate>(
+        &self,
+        entry: Option<(StreamId, u64)>,
+        stream: &StreamId,
+        version: u64,
+        state: A,
+    ) {
+        let (key, snapshot_version) = entry.unwrap_or_else(|| (stream.clone(), 0));
         let state = Arc::new(state);
-        let snapshot_version = {
+        {
             let mut cache = self.cache_lock();
             if cache.len() >= self.options.cache_capacity {
                 cache.clear();
             }
-            let snapshot_version = cache.get(stream).map_or(0, |c| c.snapshot_version);
+            let snapshot_version = cache.get(stream).map_or(snapshot_version, |c| {
+                c.snapshot_version.max(snapshot_version)
+            });
             cache.insert(
-                stream.clone(),
+                key,
                 Cached {
                     version,
                     snapshot_version,
                     state: state.clone(),
                 },
             );
-            snapshot_version
-        };
-        if version >= snapshot_version + self.options.snapshot_every {
-            self.snapshot(stream, version, &*state);
+            if version < snapshot_version + self.options.snapshot_every {
+                return;
+            }
         }
+        self.snapshot(stream, version, &*state);
     }
 
     fn snapshot<A: Aggregate>(&self, stream: &StreamId, version: u64, state: &A) {
