@@ -1435,20 +1435,12 @@ impl CaseSla {
 /// update) or paused after it, the missed deadline as both, so the case counts as
 /// warned; `None` otherwise (met, or paused in time).
 fn clock_key(clock: &TargetClock, calendar: &Calendar) -> Option<IndexKey> {
-    if let Some(stop) = clock.stopped_at() {
-        // Breached for good until the cycle restarts or the case closes: its row says
-        // so, so the board lists it with the urgent cases.
-        return match clock.deadline(calendar, stop) {
-            Ok(d) if d < stop => Some(IndexKey {
-                deadline: d,
-                warn: d,
-            }),
-            _ => None,
-        };
-    }
-    if let Some(since) = clock.paused_since() {
-        return match clock.deadline(calendar, since) {
-            Ok(d) if d < since => Some(IndexKey {
+    // Stopped or paused (never both), the deadline is settled as of that instant.
+    // Breached before it, the clock stays breached until the cycle restarts or the
+    // case closes: its row says so, so the board lists it with the urgent cases.
+    if let Some(settled) = clock.stopped_at().or(clock.paused_since()) {
+        return match clock.deadline(calendar, settled) {
+            Ok(d) if d < settled => Some(IndexKey {
                 deadline: d,
                 warn: d,
             }),
