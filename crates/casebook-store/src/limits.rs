@@ -19,6 +19,9 @@ pub const MAX_STREAM_ID_BYTES: usize = 256;
 /// Most events one read returns; callers page through longer ranges.
 pub const MAX_PAGE: usize = 10_000;
 
+/// Batches up to this size are checked for repeated event ids pairwise.
+const SMALL_BATCH: usize = 16;
+
 /// Checks an append against the limits and its own consistency. Every adapter calls
 /// this first, so they all refuse the same things in the same way.
 ///
@@ -40,8 +43,10 @@ pub fn check_append(stream: &str, events: &[NewEvent]) -> Result<(), StoreError>
             limit: MAX_EVENTS_PER_APPEND,
         });
     }
-    let mut ids = HashSet::with_capacity(events.len());
-    for event in events {
+    // Most appends carry one to a few events: a set is only built for large batches,
+    // so the common append allocates nothing here.
+    let mut ids = (events.len() > SMALL_BATCH).then(|| HashSet::with_capacity(events.len()));
+    for (i, event) in events.iter().enumerate() {
         if event.payload.len() > MAX_PAYLOAD_BYTES {
             return Err(StoreError::LimitExceeded {
                 what: Limit::PayloadBytes,
@@ -70,7 +75,11 @@ pub fn check_append(stream: &str, events: &[NewEvent]) -> Result<(), StoreError>
                 reason: "an event has an empty event type".into(),
             });
         }
-        if !ids.insert(event.event_id) {
+        let repeated = match ids.as_mut() {
+            Some(ids) => !ids.insert(event.event_id),
+            None => events[..i].iter().any(|e| e.event_id == event.event_id),
+        };
+        if repeated {
             return Err(StoreError::InvalidAppend {
                 stream: stream.to_string(),
                 reason: format!("event id {} appears twice in the batch", event.event_id),
@@ -94,4 +103,43 @@ pub fn check_page(max_count: usize) -> Result<(), StoreError> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::event;
+
+    fn batch(n: usize) -> Vec<NewEvent> {
+        (0..n)
+            .map(|i| {
+                let mut e = event("Tested", serde_json::json!({ "i": i }));
+                e.event_id = uuid::Uuid::from_u128(i as u128 + 1);
+                e
+            })
+            .collect()
+    }
+
+    /// Small batches are checked pairwise, large ones with a set: both find a repeated
+    /// id wherever it is, and neither refuses distinct ids.
+    #[test]
+    fn a_repeated_event_id_is_refused_in_small_and_large_batches() {
+        for n in [2, SMALL_BATCH, SMALL_BATCH + 1, 200] {
+            assert!(check_append("ticket:1", &batch(n)).is_ok(), "{n} distinct");
+            for (first, second) in [(0, n - 1), (n / 2, n / 2 + 1), (0, 1)] {
+                if second >= n || first == second {
+                    continue;
+                }
+                let mut events = batch(n);
+                events[second].event_id = events[first].event_id;
+                assert!(
+                    matches!(
+                        check_append("ticket:1", &events),
+                        Err(StoreError::InvalidAppend { .. })
+                    ),
+                    "{n} events, {first} repeated at {second}"
+                );
+            }
+        }
+    }
 }

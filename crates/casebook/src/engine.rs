@@ -220,7 +220,8 @@ impl EngineBuilder {
 ///
 /// [`StoreError::InvalidStreamId`] if the id does not make a valid stream id.
 pub fn stream_of<A: Aggregate>(id: &A::Id) -> Result<StreamId, StoreError> {
-    StreamId::new(A::KIND, &id.to_string())
+    // Written in one go (no intermediate string of the id): every command does this.
+    StreamId::parse(format!("{}:{id}", A::KIND))
 }
 
 impl Engine {
@@ -359,10 +360,11 @@ impl Engine {
             };
             drop(directory);
             let (mut next, entry) = self.check_out(&stream, state);
+            let state_mut = Arc::make_mut(&mut next);
             for event in &events {
-                next.evolve(event, now);
+                state_mut.evolve(event, now);
             }
-            let new_events = self.envelopes(&events, &next, actor, now, meta)?;
+            let new_events = self.envelopes(&events, &*next, actor, now, meta)?;
             match self
                 .store
                 .append(&stream, ExpectedVersion::Exact(version), new_events)
@@ -505,20 +507,19 @@ impl Engine {
 
     /// Takes `state` out of the cache to change it: the cache entry is removed (a
     /// failed append must not leave a state the store does not have), and with it the
-    /// cache's reference, so the state is moved rather than copied unless a reader
-    /// still holds it. Returns the state and the entry's key and snapshot version, for
-    /// [`Engine::check_in`].
+    /// cache's reference, so `Arc::make_mut` then changes the state in place (no copy,
+    /// no new allocation) unless a reader still holds it. Returns the state and the
+    /// entry's key and snapshot version, for [`Engine::check_in`].
     fn check_out<A: Aggregate>(
         &self,
         stream: &StreamId,
         state: Arc<A>,
-    ) -> (A, Option<(StreamId, u64)>) {
+    ) -> (Arc<A>, Option<(StreamId, u64)>) {
         let entry = self
             .cache_lock()
             .remove_entry(stream)
             .map(|(key, c)| (key, c.snapshot_version));
-        let owned = Arc::try_unwrap(state).unwrap_or_else(|shared| (*shared).clone());
-        (owned, entry)
+        (state, entry)
     }
 
     /// Caches the state an append produced, and saves a snapshot when due.
@@ -527,10 +528,9 @@ impl Engine {
         entry: Option<(StreamId, u64)>,
         stream: &StreamId,
         version: u64,
-        state: A,
+        state: Arc<A>,
     ) {
         let (key, snapshot_version) = entry.unwrap_or_else(|| (stream.clone(), 0));
-        let state = Arc::new(state);
         {
             let mut cache = self.cache_lock();
             if cache.len() >= self.options.cache_capacity {
