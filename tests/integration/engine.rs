@@ -4,39 +4,39 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use casebook::prelude::*;
-use casebook::store::{
-    AppendOutcome, Checkpoint, Envelope, ExpectedVersion, NewEvent, Payload, Snapshot, StoreError,
-};
+use casebook::store::{ExpectedVersion, Hooked, Hooks, NewEvent, Payload, Snapshot, StoreError};
 use casebook::{CommandMeta, EngineOptions, Upcasters};
 use chrono::Duration;
 use uuid::Uuid;
 
 use crate::support::{start, Desk};
 
-/// A store that delegates to a memory store, but can be told to conflict or fail.
-struct Faulty {
-    inner: MemoryStore,
+/// Hooks that make a store conflict on every append, or fail appends after a count.
+struct Faults {
     conflict_always: bool,
     fail_appends_after: AtomicUsize,
 }
 
-impl Faulty {
-    fn new() -> Faulty {
-        Faulty {
-            inner: MemoryStore::new(),
-            conflict_always: false,
+/// A memory store that can be told to conflict or fail.
+type Faulty = Hooked<MemoryStore, Faults>;
+
+fn faulty(conflict_always: bool) -> Faulty {
+    Hooked::new(
+        MemoryStore::new(),
+        Faults {
+            conflict_always,
             fail_appends_after: AtomicUsize::new(usize::MAX),
-        }
-    }
+        },
+    )
 }
 
-impl EventStore for Faulty {
-    fn append(
+impl Hooks for Faults {
+    fn before_append(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendOutcome, StoreError> {
+        _events: &[NewEvent],
+    ) -> Result<(), StoreError> {
         if self.conflict_always {
             return Err(StoreError::Conflict {
                 stream: stream.to_string(),
@@ -50,34 +50,7 @@ impl EventStore for Faulty {
         }
         self.fail_appends_after
             .store(left.saturating_sub(1), Ordering::SeqCst);
-        self.inner.append(stream, expected, events)
-    }
-    fn read_stream(&self, s: &StreamId, after: u64, n: usize) -> Result<Vec<Envelope>, StoreError> {
-        self.inner.read_stream(s, after, n)
-    }
-    fn read_all(&self, after: u64, n: usize) -> Result<Vec<Envelope>, StoreError> {
-        self.inner.read_all(after, n)
-    }
-    fn stream_version(&self, s: &StreamId) -> Result<u64, StoreError> {
-        self.inner.stream_version(s)
-    }
-    fn head_position(&self) -> Result<u64, StoreError> {
-        self.inner.head_position()
-    }
-    fn load_snapshot(&self, s: &StreamId) -> Result<Option<Snapshot>, StoreError> {
-        self.inner.load_snapshot(s)
-    }
-    fn save_snapshot(&self, s: &Snapshot) -> Result<(), StoreError> {
-        self.inner.save_snapshot(s)
-    }
-    fn clear_snapshots(&self) -> Result<(), StoreError> {
-        self.inner.clear_snapshots()
-    }
-    fn load_checkpoint(&self, n: &str) -> Result<Option<Checkpoint>, StoreError> {
-        self.inner.load_checkpoint(n)
-    }
-    fn save_checkpoint(&self, c: &Checkpoint) -> Result<(), StoreError> {
-        self.inner.save_checkpoint(c)
+        Ok(())
     }
 }
 
@@ -150,10 +123,7 @@ fn racing_engines(store: Arc<dyn EventStore>) {
 
 #[test]
 fn endless_conflicts_give_a_contention_error() {
-    let store = Arc::new(Faulty {
-        conflict_always: true,
-        ..Faulty::new()
-    });
+    let store: Arc<Faulty> = Arc::new(faulty(true));
     let engine = Engine::builder(store.clone())
         .options(EngineOptions {
             max_conflict_retries: 3,
@@ -179,12 +149,12 @@ fn endless_conflicts_give_a_contention_error() {
 
 #[test]
 fn a_storage_failure_is_a_typed_error_and_records_nothing() {
-    let store = Arc::new(Faulty::new());
+    let store: Arc<Faulty> = Arc::new(faulty(false));
     let desk = Desk::on(store.clone());
     let t = desk.open();
     let before = desk.engine.ticket(t).unwrap();
     let head = store.head_position().unwrap();
-    store.fail_appends_after.store(0, Ordering::SeqCst);
+    store.hooks().fail_appends_after.store(0, Ordering::SeqCst);
     let err = desk
         .run(
             &desk.sup,
@@ -206,7 +176,10 @@ fn a_storage_failure_is_a_typed_error_and_records_nothing() {
         before,
         "the cache did not move ahead of the store"
     );
-    store.fail_appends_after.store(usize::MAX, Ordering::SeqCst);
+    store
+        .hooks()
+        .fail_appends_after
+        .store(usize::MAX, Ordering::SeqCst);
     desk.ok(
         &desk.sup,
         t,

@@ -27,8 +27,8 @@ use casebook::prelude::*;
 use casebook::scheduler;
 use casebook::sla::SlaPolicySpec;
 use casebook::store::{
-    read_stream_to_end_global, AppendOutcome, Checkpoint, Envelope, ExpectedVersion, NewEvent,
-    Snapshot, StoreError,
+    read_stream_to_end_global, AppendOutcome, Envelope, ExpectedVersion, Hooked, Hooks, NewEvent,
+    StoreError,
 };
 use casebook_postgres::{PgOptions, PgStore};
 use chrono::{DateTime, Duration, Utc};
@@ -43,7 +43,7 @@ const SCHEMA_VAR: &str = "CASEBOOK_MI_SCHEMA";
 const DIR_VAR: &str = "CASEBOOK_MI_DIR";
 const TEST_NAME: &str = "multi_instance::two_processes_share_one_desk";
 
-/// Lockstep rounds in phase (a): each one produces exactly one conflict.
+/// Lockstep rounds in phase (a): each one produces one or two conflicts.
 const ROUNDS: usize = 12;
 /// Free-running notes per process in phase (a).
 const FREE_NOTES: usize = 40;
@@ -442,11 +442,10 @@ fn barrier(dir: &Path, me: usize, name: &str) {
     }
 }
 
-/// The child's store: a `PgStore` that can hold its next append until the other process
-/// reaches the same append (both have then read the same stream version), and counts
-/// the conflicts its appends meet.
+/// Hooks for the child's `PgStore`: hold its next append until the other process
+/// reaches the same append (both have then decided on what they had), and count the
+/// conflicts its appends meet.
 struct Lockstep {
-    inner: PgStore,
     dir: PathBuf,
     me: usize,
     armed: AtomicBool,
@@ -461,54 +460,23 @@ impl Lockstep {
     }
 }
 
-impl EventStore for Lockstep {
-    fn append(
+impl Hooks for Lockstep {
+    fn before_append(
         &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendOutcome, StoreError> {
+        _stream: &StreamId,
+        _expected: ExpectedVersion,
+        _events: &[NewEvent],
+    ) -> Result<(), StoreError> {
         if self.armed.swap(false, Ordering::SeqCst) {
             let round = self.round.load(Ordering::SeqCst);
             barrier(&self.dir, self.me, &format!("append-{round}"));
         }
-        let result = self.inner.append(stream, expected, events);
-        if matches!(&result, Err(e) if e.is_conflict()) {
+        Ok(())
+    }
+    fn after_append(&self, _stream: &StreamId, result: &Result<AppendOutcome, StoreError>) {
+        if matches!(result, Err(e) if e.is_conflict()) {
             self.conflicts.fetch_add(1, Ordering::SeqCst);
         }
-        result
-    }
-    fn read_stream(
-        &self,
-        stream: &StreamId,
-        after: u64,
-        max_count: usize,
-    ) -> Result<Vec<Envelope>, StoreError> {
-        self.inner.read_stream(stream, after, max_count)
-    }
-    fn read_all(&self, after: u64, max_count: usize) -> Result<Vec<Envelope>, StoreError> {
-        self.inner.read_all(after, max_count)
-    }
-    fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
-        self.inner.stream_version(stream)
-    }
-    fn head_position(&self) -> Result<u64, StoreError> {
-        self.inner.head_position()
-    }
-    fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
-        self.inner.load_snapshot(stream)
-    }
-    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
-        self.inner.save_snapshot(snapshot)
-    }
-    fn clear_snapshots(&self) -> Result<(), StoreError> {
-        self.inner.clear_snapshots()
-    }
-    fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
-        self.inner.load_checkpoint(name)
-    }
-    fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        self.inner.save_checkpoint(checkpoint)
     }
 }
 
@@ -547,14 +515,16 @@ fn run_child(role: &str) {
     let dir = PathBuf::from(child_env(DIR_VAR));
     let setup: Setup =
         serde_json::from_str(&std::fs::read_to_string(dir.join("setup.json")).unwrap()).unwrap();
-    let store = Arc::new(Lockstep {
-        inner: open_store(&url, &schema),
-        dir: dir.clone(),
-        me,
-        armed: AtomicBool::new(false),
-        round: AtomicU64::new(0),
-        conflicts: AtomicU64::new(0),
-    });
+    let store = Arc::new(Hooked::new(
+        open_store(&url, &schema),
+        Lockstep {
+            dir: dir.clone(),
+            me,
+            armed: AtomicBool::new(false),
+            round: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
+        },
+    ));
     let clock = Arc::new(ManualClock::new(start()));
     let engine = Engine::builder(store.clone())
         .clock(clock.clone())
@@ -581,13 +551,13 @@ fn run_child(role: &str) {
     // (a) Lockstep rounds, then free-running commands on the same three tickets.
     clock.set(phase_a()).unwrap();
     for r in 0..ROUNDS {
-        store.arm(r);
+        store.hooks().arm(r);
         let t = setup.tickets[r % setup.tickets.len()];
         note(t, format!("p{me} lockstep {r}")).unwrap();
         // The loser's retry lands before anyone starts the next round.
         barrier(&dir, me, &format!("round-{r}"));
     }
-    report.lockstep_conflicts = store.conflicts.load(Ordering::SeqCst);
+    report.lockstep_conflicts = store.hooks().conflicts.load(Ordering::SeqCst);
     for i in 0..FREE_NOTES {
         let t = setup.tickets[i % setup.tickets.len()];
         loop {
@@ -602,7 +572,8 @@ fn run_child(role: &str) {
             }
         }
     }
-    report.free_conflicts = store.conflicts.load(Ordering::SeqCst) - report.lockstep_conflicts;
+    report.free_conflicts =
+        store.hooks().conflicts.load(Ordering::SeqCst) - report.lockstep_conflicts;
     kept.catch_up(&*store).unwrap();
     barrier(&dir, me, "a-done");
 
@@ -675,31 +646,16 @@ fn run_child(role: &str) {
 // ---------------------------------------------------------------------------------------
 // A race between two process managers, found while writing the test above.
 
-/// A store that, once armed, stops in the next read of one stream (after the read) until
+/// Hooks that, once armed, stop in the next read of one stream (after the read) until
 /// the test lets it go: the caller then acts on what it read while the test changes it.
 struct PauseAfterRead {
-    inner: Arc<MemoryStore>,
     armed: std::sync::Mutex<Option<StreamId>>,
     paused: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
     resume: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
-impl EventStore for PauseAfterRead {
-    fn append(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendOutcome, StoreError> {
-        self.inner.append(stream, expected, events)
-    }
-    fn read_stream(
-        &self,
-        stream: &StreamId,
-        after: u64,
-        max_count: usize,
-    ) -> Result<Vec<Envelope>, StoreError> {
-        let page = self.inner.read_stream(stream, after, max_count);
+impl Hooks for PauseAfterRead {
+    fn after_read_stream(&self, stream: &StreamId, _result: &Result<Vec<Envelope>, StoreError>) {
         let hit = {
             let mut armed = self.armed.lock().unwrap();
             let hit = armed.as_ref() == Some(stream);
@@ -712,31 +668,6 @@ impl EventStore for PauseAfterRead {
             self.paused.lock().unwrap().send(()).unwrap();
             self.resume.lock().unwrap().recv().unwrap();
         }
-        page
-    }
-    fn read_all(&self, after: u64, max_count: usize) -> Result<Vec<Envelope>, StoreError> {
-        self.inner.read_all(after, max_count)
-    }
-    fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
-        self.inner.stream_version(stream)
-    }
-    fn head_position(&self) -> Result<u64, StoreError> {
-        self.inner.head_position()
-    }
-    fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
-        self.inner.load_snapshot(stream)
-    }
-    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
-        self.inner.save_snapshot(snapshot)
-    }
-    fn clear_snapshots(&self) -> Result<(), StoreError> {
-        self.inner.clear_snapshots()
-    }
-    fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
-        self.inner.load_checkpoint(name)
-    }
-    fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        self.inner.save_checkpoint(checkpoint)
     }
 }
 
@@ -773,12 +704,14 @@ fn an_alert_joined_by_one_manager_is_not_declared_again_by_another() {
     let desk = Desk::on(inner.clone());
     let (paused_tx, paused_rx) = std::sync::mpsc::channel();
     let (resume_tx, resume_rx) = std::sync::mpsc::channel();
-    let paused_store = Arc::new(PauseAfterRead {
+    let paused_store = Arc::new(Hooked::new(
         inner,
-        armed: std::sync::Mutex::new(None),
-        paused: std::sync::Mutex::new(paused_tx),
-        resume: std::sync::Mutex::new(resume_rx),
-    });
+        PauseAfterRead {
+            armed: std::sync::Mutex::new(None),
+            paused: std::sync::Mutex::new(paused_tx),
+            resume: std::sync::Mutex::new(resume_rx),
+        },
+    ));
     let engine_b = Engine::builder(paused_store.clone())
         .clock(desk.clock.clone())
         .ids(Arc::new(SeededIds::new(99)))
@@ -807,7 +740,7 @@ fn an_alert_joined_by_one_manager_is_not_declared_again_by_another() {
     high_or_low(&desk, &desk.engine, rule, 10.0);
     high_or_low(&desk, &desk.engine, rule, 99.0);
 
-    *paused_store.armed.lock().unwrap() =
+    *paused_store.hooks().armed.lock().unwrap() =
         Some(StreamId::new("incident", &first.to_string()).unwrap());
     std::thread::scope(|scope| {
         let b_runs = scope.spawn(|| b.run_once(&engine_b).unwrap());
