@@ -54,6 +54,7 @@
 //! ```
 
 mod error;
+mod group;
 mod migrations;
 mod options;
 mod pool;
@@ -61,7 +62,7 @@ mod store;
 
 pub use migrations::SCHEMA_VERSION;
 pub use options::{PgOptions, MAX_SCHEMA_NAME_BYTES};
-pub use store::PgStore;
+pub use store::{GroupCommitStats, PgStore};
 
 pub mod global_order {
     //! Why the global order is gap-free and why no reader can skip an event.
