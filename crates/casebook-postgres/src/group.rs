@@ -167,9 +167,12 @@ impl<R, T> GroupCommit<R, T> {
             // only for threads that are already awake, never for new arrivals.
             self.changed.notify_all();
             if let Some(panic) = panic {
+                // This caller leaves: its result, or its request if it was not in the
+                // group, must not wait for it (the lead would never be released).
                 if state.done.remove(&ticket).is_some() {
                     state.unclaimed = state.unclaimed.saturating_sub(1);
                 }
+                state.pending.retain(|q| q.ticket != ticket);
                 if state.unclaimed == 0 {
                     state.leading = false;
                 }

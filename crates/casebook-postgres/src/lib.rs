@@ -83,7 +83,9 @@ pub mod global_order {
     //! The store keeps a single-row counter, `log_head(position)`. Every append runs in
     //! a group: one statement (the `append_group` function, so one transaction) carrying
     //! one or more appends, its *members*, in the order their callers queued them (see
-    //! [Group commit](#group-commit); a lone append is a group of one). The statement:
+    //! [Group commit](#group-commit)). A group of one runs `append_events` instead, which
+    //! takes the same steps for a single append without the bookkeeping of members (and
+    //! raises its error rather than returning it). The statement:
     //!
     //! 1. locks the head row in `streams` of every stream of the group
     //!    (`SELECT ... FOR UPDATE`; a stream without one gets a row at version 0, and the
@@ -91,7 +93,8 @@ pub mod global_order {
     //!    writers on one stream queue here, writers on different streams pass in parallel;
     //! 2. checks each member's expected version, in member order, against its stream as
     //!    the members before it left it; a member that fails is answered with its
-    //!    stream's version then and takes no part in what follows;
+    //!    stream's version then and takes no part in what follows. It writes the
+    //!    streams' new versions (they do not depend on positions);
     //! 3. `UPDATE log_head SET position = position + n RETURNING ...`, `n` being the
     //!    events of the members that passed: this takes the counter row's lock, held
     //!    until the transaction commits or rolls back, and yields the positions
@@ -101,9 +104,9 @@ pub mod global_order {
     //!    are redone one by one, each in a subtransaction of its own: a failing member is
     //!    rolled back alone and reported with its error, the members after it are checked
     //!    again and numbered on from the last position actually used, and the counter
-    //!    (still locked) is set to the last position used;
-    //! 5. writes the new stream versions, deletes the head rows it created and did not
-    //!    use, sends one `pg_notify` with the new head, and commits.
+    //!    (still locked) and the stream versions are set to what was used;
+    //! 5. deletes the head rows it created and did not use, sends one `pg_notify` with
+    //!    the new head, and commits.
     //!
     //! # Why it is sound
     //!

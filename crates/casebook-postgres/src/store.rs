@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::error::{map, CONFLICT_SQLSTATE};
 use crate::group::{Bounds, GroupCommit};
 use crate::options::PgOptions;
-use crate::pool::{Conn, Pool};
+use crate::pool::{Conn, Lease, Pool};
 
 /// The PostgreSQL [`EventStore`].
 ///
@@ -210,13 +210,18 @@ impl PgStore {
         }
     }
 
-    /// Runs one group of appends as one `append_group` statement (one transaction) and
-    /// returns each member's result, in member order.
-    fn run_group(&self, members: Vec<Member>) -> Vec<MemberResult> {
+    /// Runs one group of appends as one statement (one transaction) and returns each
+    /// member's result, in member order.
+    fn run_group(&self, mut members: Vec<Member>) -> Vec<MemberResult> {
         let mut lease = match self.pool.get() {
             Ok(lease) => lease,
             Err(e) => return members.iter().map(|_| Err(copy_error(&e))).collect(),
         };
+        if members.len() == 1 {
+            if let Some(member) = members.pop() {
+                return vec![self.run_alone(&mut lease, member)];
+            }
+        }
         let events: usize = members.iter().map(|m| m.args.event_ids.len()).sum();
         let mut streams = Vec::with_capacity(members.len());
         let mut expected = Vec::with_capacity(members.len());
@@ -287,6 +292,78 @@ impl PgStore {
             .map(|(i, ((stream, expected), row))| member_result(i, stream, *expected, row))
             .collect()
     }
+
+    /// A group of one: the same steps for one append, by `append_events`, which skips
+    /// the bookkeeping of members and measured about a third cheaper on the server.
+    /// A refused append fails the statement (so its transaction) and comes back as the
+    /// statement's error.
+    fn run_alone(&self, lease: &mut Lease<'_>, m: Member) -> MemberResult {
+        let channel = self.options().channel();
+        let conn = lease.conn()?;
+        let a = &m.args;
+        let result = conn.client.query_one(
+            &conn.stmts.append,
+            &[
+                &m.stream.as_str(),
+                &m.expected_sql,
+                &channel,
+                &a.event_ids,
+                &a.event_types,
+                &a.schema_versions,
+                &a.recorded_at,
+                &a.recorded_at_ns,
+                &a.actors,
+                &a.tenants,
+                &a.correlation_ids,
+                &a.causation_ids,
+                &a.payloads,
+                &a.personal_data,
+                &a.payload_crc32s,
+            ],
+        );
+        let err = match result {
+            Ok(row) => {
+                let read = |e| {
+                    map(
+                        e,
+                        &format!("reading the result of an append to {}", m.stream),
+                    )
+                };
+                return Ok((row.try_get(0).map_err(read)?, row.try_get(1).map_err(read)?));
+            }
+            Err(e) => e,
+        };
+        let db = match err.as_db_error() {
+            Some(db) if !crate::error::connection_is_broken(&err) => db,
+            _ => {
+                lease.note(&err);
+                return Err(group_error(&err, &m.stream));
+            }
+        };
+        let code = db.code().code();
+        let actual = match (code, db.constraint()) {
+            (CONFLICT_SQLSTATE, _) => db.detail().and_then(|d| d.parse::<u64>().ok()),
+            // The statement failed, but the session is fine: ask it.
+            (UNIQUE_VIOLATION, Some("events_stream_version_key")) => conn
+                .client
+                .query_opt(&conn.stmts.stream_version, &[&m.stream.as_str()])
+                .ok()
+                .map(|row| row.and_then(|r| r.try_get::<_, i64>(0).ok()).unwrap_or(0))
+                .and_then(|v| u64::try_from(v).ok()),
+            _ => None,
+        };
+        Err(append_failure(
+            &m.stream,
+            m.expected,
+            &Failure {
+                code,
+                message: db.message(),
+                detail: db.detail(),
+                constraint: db.constraint(),
+                actual,
+            },
+        ))
+    }
 }
 
 /// One member's row of `append_group` as its result.
@@ -319,35 +396,56 @@ fn member_result(
     let message: Option<String> = row.try_get(5).map_err(bad)?;
     let detail: Option<String> = row.try_get(6).map_err(bad)?;
     let constraint: Option<String> = row.try_get(7).map_err(bad)?;
-    let code = code.unwrap_or_default();
-    let actual = actual.and_then(|a| u64::try_from(a).ok());
+    Err(append_failure(
+        stream,
+        expected,
+        &Failure {
+            code: code.as_deref().unwrap_or_default(),
+            message: message.as_deref().unwrap_or_default(),
+            detail: detail.as_deref(),
+            constraint: constraint.as_deref(),
+            actual: actual.and_then(|a| u64::try_from(a).ok()),
+        },
+    ))
+}
+
+/// Why the server refused one append, whether as a member's row of `append_group` or as
+/// the error of `append_events`.
+struct Failure<'a> {
+    code: &'a str,
+    message: &'a str,
+    detail: Option<&'a str>,
+    constraint: Option<&'a str>,
+    /// The stream's version when the append was refused, where known.
+    actual: Option<u64>,
+}
+
+/// The typed error of an append the server refused; nothing of it was written.
+fn append_failure(stream: &StreamId, expected: ExpectedVersion, f: &Failure<'_>) -> StoreError {
     let conflict = |actual| StoreError::Conflict {
         stream: stream.to_string(),
         expected,
         actual,
     };
-    match (code.as_str(), constraint.as_deref(), actual) {
-        (CONFLICT_SQLSTATE, _, Some(actual)) => Err(conflict(actual)),
-        (UNIQUE_VIOLATION, Some("events_event_id_key"), _) => Err(StoreError::InvalidAppend {
+    match (f.code, f.constraint, f.actual) {
+        (CONFLICT_SQLSTATE, _, Some(actual)) => conflict(actual),
+        (UNIQUE_VIOLATION, Some("events_event_id_key"), _) => StoreError::InvalidAppend {
             stream: stream.to_string(),
             reason: format!(
                 "an event id of the batch is already recorded: {}",
-                detail.unwrap_or_default()
+                f.detail.unwrap_or_default()
             ),
-        }),
+        },
         // Only if the head table was bypassed: the log already has that version.
-        (UNIQUE_VIOLATION, Some("events_stream_version_key"), Some(actual)) => {
-            Err(conflict(actual))
-        }
-        _ => Err(crate::error::from_sqlstate(
-            &code,
+        (UNIQUE_VIOLATION, Some("events_stream_version_key"), Some(actual)) => conflict(actual),
+        (code, _, _) => crate::error::from_sqlstate(
+            code,
             format!(
-                "append to {stream}: {} (SQLSTATE {code}{}); nothing of this append was \
-                 written",
-                message.unwrap_or_default(),
-                detail.map(|d| format!(", {d}")).unwrap_or_default()
+                "append to {stream}: {} (SQLSTATE {code}{})",
+                f.message,
+                f.detail.map(|d| format!(", {d}")).unwrap_or_default()
             ),
-        )),
+        ),
     }
 }
 

@@ -979,6 +979,66 @@ fn threads_appending_at_once_to_shared_streams_get_exact_results_in_one_order() 
 }
 
 #[test]
+fn append_group_checks_its_arguments_and_a_group_of_conflicts_touches_nothing() {
+    let Some(url) = url() else { return };
+    let schema = TestSchema::new(&url, "gsql");
+    let store = schema.open();
+    store
+        .append(&stream("a"), ExpectedVersion::NoStream, events(1))
+        .unwrap();
+    let mut c = admin(&url);
+    c.batch_execute(&format!("SET search_path TO \"{}\"", schema.name))
+        .unwrap();
+    let crc = i64::from(crc32fast::hash(b"{}"));
+    // Two members, one event each, expecting versions their streams do not have.
+    let call = |c: &mut Client, counts: &str| {
+        c.query(
+            &format!(
+                "SELECT member_index, first_position, actual_version, error_code
+                 FROM append_group('elsewhere', ARRAY['test:a', 'test:new'],
+                    ARRAY[0, 3]::bigint[], {counts},
+                    ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['T', 'T'],
+                    ARRAY[1, 1]::bigint[], ARRAY[now(), now()], ARRAY[0, 0],
+                    ARRAY['member:x', 'member:x'], ARRAY[NULL, NULL]::text[],
+                    ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY[NULL, NULL]::uuid[],
+                    ARRAY['{{}}', '{{}}'], ARRAY['[]', '[]'], ARRAY[$1, $1]::bigint[])"
+            ),
+            &[&crc],
+        )
+    };
+    let rows = call(&mut c, "ARRAY[1, 1]").unwrap();
+    // (member, first position, actual version, error code) of each member.
+    type Answer = (i32, Option<i64>, Option<i64>, Option<String>);
+    let got: Vec<Answer> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, None, Some(1), Some("CB409".to_string())),
+            (2, None, Some(0), Some("CB409".to_string())),
+        ]
+    );
+    // Counts that do not match the event arrays, or a member without events.
+    for counts in ["ARRAY[2, 1]", "ARRAY[1]", "ARRAY[2, 0]", "ARRAY[1, NULL]"] {
+        let err = call(&mut c, counts).unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(&postgres::error::SqlState::INVALID_PARAMETER_VALUE),
+            "{counts}: {err}"
+        );
+    }
+    // Nothing moved: no position, no head row for the new stream.
+    assert_eq!(store.head_position().unwrap(), 1);
+    let streams: i64 = c
+        .query_one("SELECT count(*) FROM streams", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(streams, 1);
+}
+
+#[test]
 fn a_version_1_schema_is_upgraded_in_place() {
     let Some(url) = url() else { return };
     let schema = TestSchema::new(&url, "v1");

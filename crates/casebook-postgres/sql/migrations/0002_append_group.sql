@@ -16,6 +16,9 @@
 --   or the SQLSTATE, message, detail and constraint of its error together with its
 --   stream's version at that point ('CB409' is a version conflict).
 --
+-- The store sends a group of one to append_events instead (the same steps for a single
+-- append, without the bookkeeping of members, so cheaper on the server).
+--
 -- Errors that are not about one member's rows (statement timeout, cancel, a dropped
 -- connection, a malformed call) abort the statement, so the whole group writes nothing.
 --
@@ -50,24 +53,30 @@ CREATE FUNCTION append_group(
     error_detail     text,
     error_constraint text
 )
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+-- The statements below take arrays as parameters. With custom plans (the default for the
+-- first calls, and for good when they look cheaper), each call would plan them again;
+-- their generic plans are as good and measured faster.
+SET plan_cache_mode = force_generic_plan
+AS $fn$
 DECLARE
     v_members   integer := coalesce(cardinality(p_streams), 0);
     v_events    integer := 0;
+    -- Arrays start NULL: an element never assigned reads as NULL.
     v_names     text[];              -- the group's distinct streams, in lock order
-    v_locked    bigint[] := '{}';    -- their versions when locked
-    v_created   boolean[] := '{}';   -- whether this transaction inserted their head row
+    v_locked    bigint[];            -- their versions when locked
+    v_created   boolean[];           -- whether this transaction inserted their head row
     v_version   bigint[];            -- their versions as members are applied
-    v_stream    integer[] := '{}';   -- per member: its stream's index in v_names
-    v_start     integer[] := '{}';   -- per member: ordinal of its first event
+    v_stream    integer[];           -- per member: its stream's index in v_names
+    v_start     integer[];           -- per member: ordinal of its first event
     v_member    integer[];           -- per event: its member
-    v_offset    bigint[] := '{}';    -- per member: first position - head - 1; NULL: failed
-    v_base      bigint[] := '{}';    -- per member: its stream's version before it
-    v_actual    bigint[] := '{}';    -- per member that failed: its stream's version then
-    v_code      text[] := '{}';      -- per member that failed: its error
-    v_message   text[] := '{}';
-    v_detail    text[] := '{}';
-    v_constr    text[] := '{}';
+    v_offset    bigint[];            -- per member: first position - head - 1; NULL: failed
+    v_base      bigint[];            -- per member: its stream's version before it
+    v_actual    bigint[];            -- per member that failed: its stream's version then
+    v_code      text[];              -- per member that failed: its error
+    v_message   text[];
+    v_detail    text[];
+    v_constr    text[];
     v_e_code    text;                -- the error of the member that just failed
     v_e_message text;
     v_e_detail  text;
@@ -76,6 +85,7 @@ DECLARE
     v_head      bigint;              -- log_head before this group
     v_slow      boolean := false;
     v_cur       bigint;
+    v_found     bigint;
     k           integer;
 BEGIN
     IF v_members = 0
@@ -92,13 +102,6 @@ BEGIN
         END IF;
         v_start[m] := v_events + 1;
         v_events := v_events + p_counts[m];
-        v_offset[m] := NULL;
-        v_base[m] := NULL;
-        v_actual[m] := NULL;
-        v_code[m] := NULL;
-        v_message[m] := NULL;
-        v_detail[m] := NULL;
-        v_constr[m] := NULL;
     END LOOP;
     IF cardinality(p_event_ids) IS DISTINCT FROM v_events
        OR cardinality(p_event_types) IS DISTINCT FROM v_events
@@ -128,25 +131,37 @@ BEGIN
         v_stream[m] := array_position(v_names, p_streams[m]);
     END LOOP;
 
-    -- 1. Lock every stream head of the group, in byte order of the ids. A stream without
-    --    a head row gets one at version 0 (the insert is the lock; it waits for another
-    --    transaction inserting the same stream); step 5 removes it if it stays unused.
-    FOR i IN 1 .. cardinality(v_names) LOOP
-        v_created[i] := false;
-        LOOP
-            SELECT s.version INTO v_cur FROM streams s WHERE s.stream_id = v_names[i] FOR UPDATE;
-            EXIT WHEN FOUND;
-            INSERT INTO streams (stream_id, version) VALUES (v_names[i], 0)
-                ON CONFLICT (stream_id) DO NOTHING;
-            IF FOUND THEN
-                v_cur := 0;
-                v_created[i] := true;
-                EXIT;
-            END IF;
-            -- Someone else created it meanwhile: lock the row they made.
+    -- 1. Lock every stream head of the group, in byte order of the ids. When they all
+    --    exist (committed head rows are never deleted, so they still do), one statement
+    --    locks them in that order. Otherwise one by one: a stream without a head row gets
+    --    one at version 0 (the insert is the lock; it waits for another transaction
+    --    inserting the same stream), removed in step 6 if it stays unused.
+    SELECT count(*) INTO v_found FROM streams s WHERE s.stream_id = ANY(v_names);
+    IF v_found = cardinality(v_names) THEN
+        SELECT array_agg(l.version ORDER BY l.stream_id COLLATE "C") INTO v_locked
+        FROM (SELECT s.stream_id, s.version FROM streams s
+              WHERE s.stream_id = ANY(v_names)
+              ORDER BY s.stream_id COLLATE "C" FOR UPDATE) AS l;
+        v_created := array_fill(false, ARRAY[cardinality(v_names)]);
+    ELSE
+        FOR i IN 1 .. cardinality(v_names) LOOP
+            v_created[i] := false;
+            LOOP
+                SELECT s.version INTO v_cur FROM streams s
+                WHERE s.stream_id = v_names[i] FOR UPDATE;
+                EXIT WHEN FOUND;
+                INSERT INTO streams (stream_id, version) VALUES (v_names[i], 0)
+                    ON CONFLICT (stream_id) DO NOTHING;
+                IF FOUND THEN
+                    v_cur := 0;
+                    v_created[i] := true;
+                    EXIT;
+                END IF;
+                -- Someone else created it meanwhile: lock the row they made.
+            END LOOP;
+            v_locked[i] := v_cur;
         END LOOP;
-        v_locked[i] := v_cur;
-    END LOOP;
+    END IF;
 
     -- 2. Check each member's expected version in order, and give those that pass their
     --    place after the head: positions are relative until the head is locked.
@@ -166,10 +181,16 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- 3. Take the counter (its row lock is held to commit: from here on the global order
+    -- 3. The new stream versions (they do not depend on positions, so they are written
+    --    before the counter is taken, to hold it for less).
+    UPDATE streams s SET version = v_version[array_position(v_names, s.stream_id)]
+    WHERE s.stream_id = ANY(v_names)
+      AND s.version <> v_version[array_position(v_names, s.stream_id)];
+
+    -- 4. Take the counter (its row lock is held to commit: from here on the global order
     --    is serialised) and insert the events of every member that passed in one
     --    statement. The insert is a subtransaction: if any row fails (a duplicate event
-    --    id, most likely), nothing of it stays and step 4 redoes the group member by
+    --    id, most likely), nothing of it stays and step 5 redoes the group member by
     --    member. A group in which every member conflicts never takes the counter.
     IF v_used > 0 THEN
         UPDATE log_head SET position = position + v_used
@@ -199,12 +220,12 @@ BEGIN
         END;
     END IF;
 
-    -- 4. Member by member, each insert in a subtransaction of its own: a member whose
+    -- 5. Member by member, each insert in a subtransaction of its own: a member whose
     --    rows fail is rolled back alone and reported with its error; the members after it
     --    are checked against the versions as they now are and get the positions it did
     --    not use. (Plain variables are not rolled back with a subtransaction, so they are
-    --    advanced only after the member's insert succeeded.) The counter, still locked, is
-    --    then set to what was really used.
+    --    advanced only after the member's insert succeeded.) The counter, still locked, and
+    --    the stream versions are then set to what was really used.
     IF v_slow THEN
         v_version := v_locked;
         v_used := 0;
@@ -261,20 +282,18 @@ BEGIN
             END;
         END LOOP;
         UPDATE log_head SET position = v_head + v_used;
+        UPDATE streams s SET version = v_version[array_position(v_names, s.stream_id)]
+        WHERE s.stream_id = ANY(v_names)
+          AND s.version <> v_version[array_position(v_names, s.stream_id)];
     END IF;
 
-    -- 5. Stream heads: the new versions; head rows this group created and did not use go.
-    --    (One statement per stream: a join with the arrays would scan the table.)
+    -- 6. Head rows this group created and did not use go; one notification for the
+    --    whole group, delivered when (and only if) the transaction commits.
     FOR i IN 1 .. cardinality(v_names) LOOP
-        IF v_version[i] <> v_locked[i] THEN
-            UPDATE streams SET version = v_version[i] WHERE stream_id = v_names[i];
-        ELSIF v_created[i] THEN
+        IF v_created[i] AND v_version[i] = 0 THEN
             DELETE FROM streams WHERE stream_id = v_names[i];
         END IF;
     END LOOP;
-
-    -- 6. One notification for the whole group, delivered when (and only if) the
-    --    transaction commits.
     IF v_used > 0 THEN
         PERFORM pg_notify(p_channel, (v_head + v_used)::text);
     END IF;

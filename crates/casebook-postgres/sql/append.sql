@@ -1,0 +1,2 @@
+SELECT first_position, new_version
+FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
