@@ -11,11 +11,16 @@
 //! - the leader takes the queued requests (oldest first, up to the group's bounds), runs
 //!   them as one group without holding the queue's lock, and posts each caller's own
 //!   result;
-//! - callers that queued while a group was running wait; when the leader is done, one
-//!   of those still waiting leads the next group, with everything that queued meanwhile.
+//! - callers that queued while a group was running wait; once every caller of that
+//!   group has picked up its result, one of those still waiting leads the next group,
+//!   with everything that queued meanwhile.
 //!
 //! So under load each group carries the appends that arrived during the previous one,
-//! and the commit latency is shared among them. The queue knows nothing of PostgreSQL:
+//! and the commit latency is shared among them. Waiting for the previous group's callers
+//! to pick up their results (they are awake already: nobody waits for new arrivals) lets
+//! those that append again at once join the next group: with 16 writer threads the
+//! groups measured about 14 appends against about 8 when the next group started as soon
+//! as the leader was done (`examples/pg_append_bench.rs`). The queue knows nothing of PostgreSQL:
 //! the leader runs whatever `run` function it was given.
 
 use std::collections::{HashMap, VecDeque};

@@ -82,15 +82,18 @@ pub mod global_order {
     //!
     //! The store keeps a single-row counter, `log_head(position)`. Every append runs in
     //! a group: one statement (the `append_group` function, so one transaction) carrying
-    //! one or more appends, its *members*, in the order their callers queued them (see
+    //! one or more appends, its *members*, sorted by stream id (byte order), the members
+    //! of one stream in the order their callers queued them (see
     //! [Group commit](#group-commit)). A group of one runs `append_events` instead, which
     //! takes the same steps for a single append without the bookkeeping of members (and
     //! raises its error rather than returning it). The statement:
     //!
-    //! 1. locks the head row in `streams` of every stream of the group
-    //!    (`SELECT ... FOR UPDATE`; a stream without one gets a row at version 0, and the
-    //!    insert is the lock), one stream after the other in byte order of the ids:
-    //!    writers on one stream queue here, writers on different streams pass in parallel;
+    //! 1. locks the head row in `streams` of every stream of the group: first it inserts
+    //!    a row at version 0 for each stream that has none (`ON CONFLICT DO NOTHING`; the
+    //!    insert is the lock, and it waits for another transaction inserting the same
+    //!    stream), then it locks all the group's head rows (`SELECT ... FOR UPDATE`),
+    //!    each step in byte order of the ids: writers on one stream queue here, writers
+    //!    on different streams pass in parallel;
     //! 2. checks each member's expected version, in member order, against its stream as
     //!    the members before it left it; a member that fails is answered with its
     //!    stream's version then and takes no part in what follows. It writes the
@@ -135,10 +138,16 @@ pub mod global_order {
     //!   later version of a stream in another transaction always gets a later position;
     //!   within a group, the members of one stream are applied in member order and get
     //!   increasing positions in that same order.
-    //! - **No deadlock.** Every transaction takes its stream rows before the counter, and
-    //!   takes the stream rows in one order for the whole database (byte order of the
-    //!   ids; `append_events`, the single-append function of schema version 1 that is
-    //!   still in the schema, takes one stream row and then the counter).
+    //! - **No deadlock.** Every transaction takes its stream rows before the counter, so
+    //!   no one waits for a stream row while holding the counter. Among stream rows: a
+    //!   group inserts the missing ones in byte order, then locks them all in byte order;
+    //!   it waits in the first step only for rows another transaction inserted and has
+    //!   not committed (a `FOR UPDATE` cannot see those, and whoever inserted them first
+    //!   made every later inserter of the same ids wait), and in the second only for rows
+    //!   locked in another's second step, so waits within each step follow byte order
+    //!   and cannot close a cycle. `append_events`, the single-append function of schema
+    //!   version 1 that is still in the schema, takes one stream row and then the
+    //!   counter.
     //!
     //! The price is that commits of all writers are serialised on one row: the lock is
     //! held from step 3 through the commit's WAL flush. Throughput is therefore bounded

@@ -223,23 +223,38 @@ impl PgStore {
             }
         }
         let events: usize = members.iter().map(|m| m.args.event_ids.len()).sum();
-        let mut streams = Vec::with_capacity(members.len());
-        let mut expected = Vec::with_capacity(members.len());
-        let mut counts = Vec::with_capacity(members.len());
-        let mut ids = Vec::with_capacity(members.len());
+        // The server takes the members sorted by stream id, byte order (the order it
+        // locks the streams in); a stable sort keeps the members of one stream in the
+        // order their callers queued. The results go back in queue order at the end.
+        let mut sorted: Vec<(usize, Member)> = members.into_iter().enumerate().collect();
+        sorted.sort_by(|(_, a), (_, b)| a.stream.as_str().cmp(b.stream.as_str()));
+        let mut streams = Vec::with_capacity(sorted.len());
+        let mut expected = Vec::with_capacity(sorted.len());
+        let mut counts = Vec::with_capacity(sorted.len());
+        let mut ids = Vec::with_capacity(sorted.len());
         let mut all = AppendArgs::with_capacity(events);
-        for m in members {
+        for (queued, m) in sorted {
             streams.push(m.stream.as_str().to_string());
             expected.push(m.expected_sql);
             // At most MAX_EVENTS_PER_APPEND (checked before queueing).
             counts.push(i32::try_from(m.args.event_ids.len()).unwrap_or(i32::MAX));
             all.extend(m.args);
-            ids.push((m.stream, m.expected));
+            ids.push((queued, m.stream, m.expected));
         }
+        let in_queue_order = |mut results: Vec<(usize, MemberResult)>| {
+            results.sort_by_key(|(queued, _)| *queued);
+            results.into_iter().map(|(_, r)| r).collect()
+        };
         let channel = self.options().channel();
         let conn = match lease.conn() {
             Ok(conn) => conn,
-            Err(e) => return ids.iter().map(|_| Err(copy_error(&e))).collect(),
+            Err(e) => {
+                return in_queue_order(
+                    ids.iter()
+                        .map(|(q, ..)| (*q, Err(copy_error(&e))))
+                        .collect(),
+                )
+            }
         };
         let result = conn.client.query(
             &conn.stmts.append_group,
@@ -266,31 +281,38 @@ impl PgStore {
             Ok(rows) => rows,
             Err(e) => {
                 lease.note(&e);
-                return ids
-                    .iter()
-                    .map(|(stream, _)| Err(group_error(&e, stream)))
-                    .collect();
+                return in_queue_order(
+                    ids.iter()
+                        .map(|(q, stream, _)| (*q, Err(group_error(&e, stream))))
+                        .collect(),
+                );
             }
         };
         drop(lease);
         if rows.len() != ids.len() {
-            return ids
-                .iter()
-                .map(|(stream, _)| {
-                    Err(StoreError::Backend(format!(
-                        "append to {stream}: the group of {} appends committed but returned \
-                         {} results",
-                        ids.len(),
-                        rows.len()
-                    )))
-                })
-                .collect();
+            return in_queue_order(
+                ids.iter()
+                    .map(|(q, stream, _)| {
+                        let e = StoreError::Backend(format!(
+                            "append to {stream}: the group of {} appends committed but \
+                             returned {} results",
+                            ids.len(),
+                            rows.len()
+                        ));
+                        (*q, Err(e))
+                    })
+                    .collect(),
+            );
         }
-        ids.iter()
-            .zip(&rows)
-            .enumerate()
-            .map(|(i, ((stream, expected), row))| member_result(i, stream, *expected, row))
-            .collect()
+        in_queue_order(
+            ids.iter()
+                .zip(&rows)
+                .enumerate()
+                .map(|(i, ((q, stream, expected), row))| {
+                    (*q, member_result(i, stream, *expected, row))
+                })
+                .collect(),
+        )
     }
 
     /// A group of one: the same steps for one append, by `append_events`, which skips

@@ -605,8 +605,8 @@ fn a_group_gives_each_member_its_own_result_and_a_bad_member_harms_no_other() {
     let x_first_id = x_first[0].event_id;
     let mut y_bad = events(2);
     y_bad[1].event_id = stored_id;
-    let mut w_bad = events(1);
-    w_bad[0].event_id = x_first_id;
+    let mut xx_bad = events(1);
+    xx_bad[0].event_id = x_first_id;
     let appends = vec![
         (stream("x"), ExpectedVersion::NoStream, x_first),
         // x is at 2 once the member before has run.
@@ -617,8 +617,8 @@ fn a_group_gives_each_member_its_own_result_and_a_bad_member_harms_no_other() {
         // ...so y is still new for the next one.
         (stream("y"), ExpectedVersion::NoStream, events(1)),
         (stream("z"), ExpectedVersion::Exact(5), events(1)),
-        // An event id an earlier member of the same group wrote.
-        (stream("w"), ExpectedVersion::NoStream, w_bad),
+        // An event id an earlier member of the same group wrote ("xx" sorts after "x").
+        (stream("xx"), ExpectedVersion::NoStream, xx_bad),
         (stream("x"), ExpectedVersion::Exact(3), events(1)),
         (stream("v"), ExpectedVersion::Any, events(1)),
     ];
@@ -634,8 +634,9 @@ fn a_group_gives_each_member_its_own_result_and_a_bad_member_harms_no_other() {
             .unwrap();
     });
 
-    // Queue order, one transaction: the members that succeed get consecutive positions
-    // after the first group's, in their order; the others consume none.
+    // One transaction: the members that succeed get consecutive positions after the
+    // first group's, in the order the group takes its streams (byte order of the ids:
+    // v, x, xx, y, z), the members of one stream in queue order; the others get none.
     assert_eq!(positions(&first.unwrap()), vec![2]);
     let ok = |i: usize| -> AppendOutcome {
         match &results[i] {
@@ -643,7 +644,7 @@ fn a_group_gives_each_member_its_own_result_and_a_bad_member_harms_no_other() {
             Err(e) => panic!("member {i} failed: {e}"),
         }
     };
-    assert_eq!(positions(&ok(0)), vec![3, 4]);
+    assert_eq!(positions(&ok(0)), vec![4, 5]);
     assert_eq!(ok(0).stream_version, 2);
     match &results[1] {
         Err(StoreError::Conflict {
@@ -657,14 +658,14 @@ fn a_group_gives_each_member_its_own_result_and_a_bad_member_harms_no_other() {
         }
         other => panic!("member 1: expected a conflict, got {other:?}"),
     }
-    assert_eq!(positions(&ok(2)), vec![5]);
+    assert_eq!(positions(&ok(2)), vec![6]);
     assert_eq!(ok(2).stream_version, 3);
     assert!(
         matches!(&results[3], Err(StoreError::InvalidAppend { stream, .. }) if stream == "test:y"),
         "member 3: {:?}",
         results[3]
     );
-    assert_eq!(positions(&ok(4)), vec![6]);
+    assert_eq!(positions(&ok(4)), vec![8]);
     assert_eq!(ok(4).stream_version, 1);
     assert!(
         matches!(
@@ -679,13 +680,13 @@ fn a_group_gives_each_member_its_own_result_and_a_bad_member_harms_no_other() {
         results[5]
     );
     assert!(
-        matches!(&results[6], Err(StoreError::InvalidAppend { stream, .. }) if stream == "test:w"),
+        matches!(&results[6], Err(StoreError::InvalidAppend { stream, .. }) if stream == "test:xx"),
         "member 6: {:?}",
         results[6]
     );
     assert_eq!(positions(&ok(7)), vec![7]);
     assert_eq!(ok(7).stream_version, 4);
-    assert_eq!(positions(&ok(8)), vec![8]);
+    assert_eq!(positions(&ok(8)), vec![3]);
 
     // The log holds exactly the successful members, as they were told.
     let log = store.read_all(0, 100).unwrap();
@@ -991,11 +992,11 @@ fn append_group_checks_its_arguments_and_a_group_of_conflicts_touches_nothing() 
         .unwrap();
     let crc = i64::from(crc32fast::hash(b"{}"));
     // Two members, one event each, expecting versions their streams do not have.
-    let call = |c: &mut Client, counts: &str| {
+    let call = |c: &mut Client, streams: &str, counts: &str| {
         c.query(
             &format!(
                 "SELECT member_index, first_position, actual_version, error_code
-                 FROM append_group('elsewhere', ARRAY['test:a', 'test:new'],
+                 FROM append_group('elsewhere', {streams},
                     ARRAY[0, 3]::bigint[], {counts},
                     ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['T', 'T'],
                     ARRAY[1, 1]::bigint[], ARRAY[now(), now()], ARRAY[0, 0],
@@ -1006,7 +1007,8 @@ fn append_group_checks_its_arguments_and_a_group_of_conflicts_touches_nothing() 
             &[&crc],
         )
     };
-    let rows = call(&mut c, "ARRAY[1, 1]").unwrap();
+    let sorted = "ARRAY['test:a', 'test:new']";
+    let rows = call(&mut c, sorted, "ARRAY[1, 1]").unwrap();
     // (member, first position, actual version, error code) of each member.
     type Answer = (i32, Option<i64>, Option<i64>, Option<String>);
     let got: Vec<Answer> = rows
@@ -1020,13 +1022,20 @@ fn append_group_checks_its_arguments_and_a_group_of_conflicts_touches_nothing() 
             (2, None, Some(0), Some("CB409".to_string())),
         ]
     );
-    // Counts that do not match the event arrays, or a member without events.
-    for counts in ["ARRAY[2, 1]", "ARRAY[1]", "ARRAY[2, 0]", "ARRAY[1, NULL]"] {
-        let err = call(&mut c, counts).unwrap_err();
+    // Counts that do not match the event arrays, a member without events, members not
+    // sorted by stream.
+    for (streams, counts) in [
+        (sorted, "ARRAY[2, 1]"),
+        (sorted, "ARRAY[1]"),
+        (sorted, "ARRAY[2, 0]"),
+        (sorted, "ARRAY[1, NULL]"),
+        ("ARRAY['test:new', 'test:a']", "ARRAY[1, 1]"),
+    ] {
+        let err = call(&mut c, streams, counts).unwrap_err();
         assert_eq!(
             err.code(),
             Some(&postgres::error::SqlState::INVALID_PARAMETER_VALUE),
-            "{counts}: {err}"
+            "{streams} {counts}: {err}"
         );
     }
     // Nothing moved: no position, no head row for the new stream.

@@ -2,8 +2,8 @@
 --
 -- Runs inside the migration transaction with search_path set to the store's schema.
 --
--- append_group applies a group of appends ("members", in the order given) as one
--- statement, so one transaction, one take of the log_head lock and one commit (one WAL
+-- append_group applies a group of appends ("members", sorted by stream id in byte order,
+-- the members of one stream in the order their callers queued) as one statement, so one transaction, one take of the log_head lock and one commit (one WAL
 -- flush) for the whole group. Each member keeps the meaning of a lone append:
 --
 -- * it checks its own expected version against its stream as left by the members before
@@ -22,10 +22,11 @@
 -- Errors that are not about one member's rows (statement timeout, cancel, a dropped
 -- connection, a malformed call) abort the statement, so the whole group writes nothing.
 --
--- Locks, always in this order, as in append_events (so neither can deadlock the other):
--- the group's stream head rows, one by one in byte order of their ids (two groups with
--- streams in common take them in the same order), then log_head, held to commit. See the
--- crate's `global_order` module for why that keeps positions gap-free and in commit order.
+-- Locks: the group's stream head rows (missing ones inserted, then all locked, each step
+-- in byte order of the ids, so two groups with streams in common cannot deadlock), then
+-- log_head, held to commit; append_events also takes its stream row before log_head.
+-- See the crate's `global_order` module for why that keeps positions gap-free and in
+-- commit order.
 CREATE FUNCTION append_group(
     p_channel         text,
     p_streams         text[],     -- per member
@@ -84,8 +85,7 @@ DECLARE
     v_used      bigint := 0;         -- positions handed out so far
     v_head      bigint;              -- log_head before this group
     v_slow      boolean := false;
-    v_cur       bigint;
-    v_found     bigint;
+    v_new       text[];              -- the streams whose head row this group inserted
     k           integer;
 BEGIN
     IF v_members = 0
@@ -94,14 +94,26 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = 'append_group: the member arrays do not line up';
     END IF;
+    -- Members come sorted by stream (byte order, the order streams are locked in), the
+    -- members of one stream in the order their callers queued.
     FOR m IN 1 .. v_members LOOP
         IF p_streams[m] IS NULL OR p_expected[m] IS NULL OR p_counts[m] IS NULL
            OR p_counts[m] < 1 THEN
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
                 MESSAGE = format('append_group: member %s is malformed', m);
         END IF;
+        IF m = 1 OR p_streams[m] <> p_streams[m - 1] THEN
+            IF m > 1 AND p_streams[m] COLLATE "C" < p_streams[m - 1] COLLATE "C" THEN
+                RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                    MESSAGE = 'append_group: members are not sorted by stream';
+            END IF;
+            k := coalesce(cardinality(v_names), 0) + 1;
+            v_names[k] := p_streams[m];
+        END IF;
+        v_stream[m] := k;
         v_start[m] := v_events + 1;
         v_events := v_events + p_counts[m];
+        v_member := v_member || array_fill(m, ARRAY[p_counts[m]]);
     END LOOP;
     IF cardinality(p_event_ids) IS DISTINCT FROM v_events
        OR cardinality(p_event_types) IS DISTINCT FROM v_events
@@ -118,50 +130,28 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = 'append_group: the event arrays do not match the members'' counts';
     END IF;
-    IF v_members = 1 THEN
-        v_member := array_fill(1, ARRAY[v_events]);
-        v_names := p_streams;
-    ELSE
-        SELECT array_agg(m ORDER BY m) INTO v_member
-        FROM generate_subscripts(p_counts, 1) AS m, generate_series(1, p_counts[m]);
-        SELECT array_agg(s ORDER BY s COLLATE "C") INTO v_names
-        FROM (SELECT DISTINCT s FROM unnest(p_streams) AS s) AS d;
-    END IF;
-    FOR m IN 1 .. v_members LOOP
-        v_stream[m] := array_position(v_names, p_streams[m]);
-    END LOOP;
 
-    -- 1. Lock every stream head of the group, in byte order of the ids. When they all
-    --    exist (committed head rows are never deleted, so they still do), one statement
-    --    locks them in that order. Otherwise one by one: a stream without a head row gets
-    --    one at version 0 (the insert is the lock; it waits for another transaction
-    --    inserting the same stream), removed in step 6 if it stays unused.
-    SELECT count(*) INTO v_found FROM streams s WHERE s.stream_id = ANY(v_names);
-    IF v_found = cardinality(v_names) THEN
-        SELECT array_agg(l.version ORDER BY l.stream_id COLLATE "C") INTO v_locked
-        FROM (SELECT s.stream_id, s.version FROM streams s
-              WHERE s.stream_id = ANY(v_names)
-              ORDER BY s.stream_id COLLATE "C" FOR UPDATE) AS l;
-        v_created := array_fill(false, ARRAY[cardinality(v_names)]);
-    ELSE
-        FOR i IN 1 .. cardinality(v_names) LOOP
-            v_created[i] := false;
-            LOOP
-                SELECT s.version INTO v_cur FROM streams s
-                WHERE s.stream_id = v_names[i] FOR UPDATE;
-                EXIT WHEN FOUND;
-                INSERT INTO streams (stream_id, version) VALUES (v_names[i], 0)
-                    ON CONFLICT (stream_id) DO NOTHING;
-                IF FOUND THEN
-                    v_cur := 0;
-                    v_created[i] := true;
-                    EXIT;
-                END IF;
-                -- Someone else created it meanwhile: lock the row they made.
-            END LOOP;
-            v_locked[i] := v_cur;
-        END LOOP;
+    -- 1. Lock every stream head of the group. First the streams without a head row get
+    --    one at version 0, in byte order of the ids (the insert is the lock; it waits for
+    --    another transaction inserting the same stream); step 6 removes those left
+    --    unused. Then every head row is locked, in the same order. (Committed head rows
+    --    are never deleted, so the second statement finds them all.)
+    WITH created AS (
+        INSERT INTO streams (stream_id, version)
+        SELECT n, 0 FROM unnest(v_names) AS n
+        ON CONFLICT (stream_id) DO NOTHING
+        RETURNING stream_id)
+    SELECT array_agg(c.stream_id) INTO v_new FROM created AS c;
+    SELECT array_agg(l.version ORDER BY l.stream_id COLLATE "C") INTO v_locked
+    FROM (SELECT s.stream_id, s.version FROM streams s
+          WHERE s.stream_id = ANY(v_names)
+          ORDER BY s.stream_id COLLATE "C" FOR UPDATE) AS l;
+    IF cardinality(v_locked) IS DISTINCT FROM cardinality(v_names) THEN
+        RAISE EXCEPTION 'append_group: a stream head row went missing';
     END IF;
+    FOR i IN 1 .. cardinality(v_names) LOOP
+        v_created[i] := v_new IS NOT NULL AND v_names[i] = ANY(v_new);
+    END LOOP;
 
     -- 2. Check each member's expected version in order, and give those that pass their
     --    place after the head: positions are relative until the head is locked.
