@@ -46,9 +46,11 @@ pub struct PgStore {
 /// shared memory before every snapshot in the database gets slower.
 const GROUP_MEMBERS: usize = 32;
 
-/// Most weight (see [`Member::weight`]) in one group, so a group's statement stays a few
-/// megabytes. A single append heavier than this still runs, alone.
-const GROUP_WEIGHT: usize = 8 << 20;
+/// Most weight (see [`Member::weight`]) in one group: a statement of a few megabytes and
+/// at most 8,192 events. (Should a row fail, the server redoes the group member by
+/// member, each pass reading all the group's events.) A single append heavier than this
+/// still runs, alone.
+const GROUP_WEIGHT: usize = 2 << 20;
 
 /// How the appends of one [`PgStore`] were grouped into transactions since it opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
