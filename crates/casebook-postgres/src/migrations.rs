@@ -17,13 +17,19 @@ struct Migration {
 }
 
 /// Every migration this build knows, in order. Versions start at 1 with no gaps.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../sql/migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../sql/migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../sql/migrations/0002_append_group.sql"),
+    },
+];
 
 /// The schema version this build writes and the newest it reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Brings the schema up to [`SCHEMA_VERSION`]; returns the version it found.
 ///

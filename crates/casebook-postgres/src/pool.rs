@@ -22,6 +22,7 @@ use crate::options::PgOptions;
 /// The statements of the store, prepared once per connection.
 pub(crate) struct Statements {
     pub(crate) append: Statement,
+    pub(crate) append_group: Statement,
     pub(crate) read_all: Statement,
     pub(crate) read_stream: Statement,
     pub(crate) stream_version: Statement,
@@ -49,6 +50,7 @@ impl Conn {
         };
         let stmts = Statements {
             append: p(include_str!("../sql/append.sql"))?,
+            append_group: p(include_str!("../sql/append_group.sql"))?,
             read_all: p(include_str!("../sql/read_all.sql"))?,
             read_stream: p(include_str!("../sql/read_stream.sql"))?,
             stream_version: p(include_str!("../sql/stream_version.sql"))?,
