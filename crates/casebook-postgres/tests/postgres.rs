@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use casebook_postgres::{PgOptions, PgStore, SCHEMA_VERSION};
 use casebook_store::conformance::{self, event};
 use casebook_store::{
-    read_stream_to_end_global, AppendOutcome, Checkpoint, Envelope, EventStore, ExpectedVersion,
-    NewEvent, Snapshot, StoreError, StreamId,
+    read_stream_to_end_global, AppendOutcome, EventStore, ExpectedVersion, Hooked, Hooks, NewEvent,
+    StoreError, StreamId,
 };
 use chrono::{TimeZone, Utc};
 use postgres::fallible_iterator::FallibleIterator;
@@ -80,54 +80,9 @@ impl Drop for TestSchema {
     }
 }
 
-/// A store that drops its schema when dropped, for the conformance suite's factory.
-struct Scoped {
-    store: PgStore,
-    _schema: TestSchema,
-}
-
-impl EventStore for Scoped {
-    fn append(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendOutcome, StoreError> {
-        self.store.append(stream, expected, events)
-    }
-    fn read_stream(
-        &self,
-        stream: &StreamId,
-        after: u64,
-        max_count: usize,
-    ) -> Result<Vec<Envelope>, StoreError> {
-        self.store.read_stream(stream, after, max_count)
-    }
-    fn read_all(&self, after: u64, max_count: usize) -> Result<Vec<Envelope>, StoreError> {
-        self.store.read_all(after, max_count)
-    }
-    fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
-        self.store.stream_version(stream)
-    }
-    fn head_position(&self) -> Result<u64, StoreError> {
-        self.store.head_position()
-    }
-    fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
-        self.store.load_snapshot(stream)
-    }
-    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
-        self.store.save_snapshot(snapshot)
-    }
-    fn clear_snapshots(&self) -> Result<(), StoreError> {
-        self.store.clear_snapshots()
-    }
-    fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
-        self.store.load_checkpoint(name)
-    }
-    fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        self.store.save_checkpoint(checkpoint)
-    }
-}
+/// The schema lives as long as the store that uses it: as the store's (no-op) hooks,
+/// it is dropped with the store, for the conformance suite's factory.
+impl Hooks for TestSchema {}
 
 fn events(n: usize) -> Vec<NewEvent> {
     (0..n)
@@ -157,10 +112,7 @@ fn passes_the_conformance_suite() {
     let Some(url) = url() else { return };
     conformance::run_all(|| {
         let schema = TestSchema::new(&url, "conf");
-        Scoped {
-            store: schema.open(),
-            _schema: schema,
-        }
+        Hooked::new(schema.open(), schema)
     });
 }
 
