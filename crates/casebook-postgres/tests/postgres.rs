@@ -298,15 +298,22 @@ fn a_statement_timeout_is_a_typed_error_and_writes_nothing() {
     assert_eq!(out.recorded[0].global_position, 3, "no position burnt");
 }
 
-#[test]
-fn a_connection_killed_mid_append_is_unavailable_and_the_store_recovers() {
-    let Some(url) = url() else { return };
-    let schema = TestSchema::new(&url, "kill");
+/// A store on a fresh schema whose connections carry an application name of their own
+/// (so a test can find and kill them), at most two, with two events already appended.
+fn warm_store_to_kill(url: &str, label: &str) -> (TestSchema, String, PgStore) {
+    let schema = TestSchema::new(url, label);
     let app = format!("{}_app", schema.name);
     let store = PgStore::open(schema.options().application_name(&app).max_connections(2)).unwrap();
     store
         .append(&stream("warm"), ExpectedVersion::NoStream, events(2))
         .unwrap();
+    (schema, app, store)
+}
+
+#[test]
+fn a_connection_killed_mid_append_is_unavailable_and_the_store_recovers() {
+    let Some(url) = url() else { return };
+    let (schema, app, store) = warm_store_to_kill(&url, "kill");
     let mut blocker = admin(&url);
     let tx = hold_position_counter(&mut blocker, &schema.name);
     let mut killer = admin(&url);
@@ -702,12 +709,7 @@ fn a_group_gives_each_member_its_own_result_and_a_bad_member_harms_no_other() {
 #[test]
 fn a_group_that_loses_its_connection_fails_every_member_as_unavailable() {
     let Some(url) = url() else { return };
-    let schema = TestSchema::new(&url, "gkill");
-    let app = format!("{}_app", schema.name);
-    let store = PgStore::open(schema.options().application_name(&app).max_connections(2)).unwrap();
-    store
-        .append(&stream("warm"), ExpectedVersion::NoStream, events(2))
-        .unwrap();
+    let (schema, app, store) = warm_store_to_kill(&url, "gkill");
     let mut killer = admin(&url);
     let mut kill_the_waiting_append = |not: Option<i32>| -> i32 {
         let pid: i32 = wait_until("an append to wait for the counter", || {
