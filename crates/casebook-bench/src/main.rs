@@ -12,6 +12,7 @@
 
 mod cqrs_peer;
 mod engine_figures;
+mod kpi_figures;
 mod sled_figures;
 mod view_figures;
 mod workload;
@@ -109,6 +110,7 @@ pub const MEASUREMENTS: &[(&str, Measure)] = &[
     ("append_durable", sled_figures::append_durable),
     ("engine_commands", engine_figures::engine_commands),
     ("rebuild", view_figures::rebuild),
+    ("kpi_quarter", kpi_figures::kpi_quarter),
     ("board_top50", view_figures::board_top50),
     ("replay_rss", view_figures::replay_rss),
     ("load_snapshot", sled_figures::load_snapshot),

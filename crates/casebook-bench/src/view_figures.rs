@@ -75,7 +75,7 @@ pub fn rebuild(ctx: &Ctx) -> BenchResult<Vec<Figure>> {
 
 /// The floor of any view: every page of the log read through the store and every
 /// payload decoded into its typed event.
-fn raw_scan(store: &SledStore) -> BenchResult<()> {
+pub(crate) fn raw_scan(store: &SledStore) -> BenchResult<()> {
     let mut after = 0;
     loop {
         let page = store.read_all(after, MAX_PAGE)?;

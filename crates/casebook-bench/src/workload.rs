@@ -395,3 +395,222 @@ pub fn number(log: Vec<(StreamId, NewEvent)>) -> Vec<Envelope> {
         })
         .collect()
 }
+
+/// The teams of [`QuarterLog`]'s engineers (eight engineers each).
+const TEAMS: [&str; 5] = ["network", "identity", "endpoint", "cloud", "database"];
+
+/// How long a ticket's lifecycle in [`ticket_lifecycle`] lasts: opened to closed.
+const LIFECYCLE: TimeDelta = TimeDelta::minutes(660);
+
+/// One ticket event waiting in [`QuarterLog`]'s merge, ordered by `(at, ticket, seq)`:
+/// the order [`realistic_log`]'s stable sort gives (a ticket's own events in order,
+/// earlier tickets first at equal instants).
+struct Pending {
+    at: DateTime<Utc>,
+    ticket: u64,
+    seq: u64,
+    stream: StreamId,
+    event: TicketEvent,
+}
+
+impl Pending {
+    fn key(&self) -> (DateTime<Utc>, u64, u64) {
+        (self.at, self.ticket, self.seq)
+    }
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Pending {}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Reversed: `BinaryHeap` pops its greatest element, the merge wants the earliest.
+        other.key().cmp(&self.key())
+    }
+}
+
+/// One event of a streamed log: its stream, the version it gets there (so the append
+/// can name its exact expected version, `version - 1`) and the event.
+pub type Versioned = (StreamId, u64, NewEvent);
+
+/// A realistic desk log of `tickets` tickets opened at even intervals within
+/// `[start, end)`, generated lazily in recorded-time order: the [`preamble`] at `start`,
+/// then every ticket's [`ticket_lifecycle`] (four in five closed), merged by time.
+///
+/// [`realistic_log`] holds the whole log in memory and spaces tickets two minutes
+/// apart; this one holds only the tickets whose lifecycle is still running (a
+/// lifecycle lasts 11 hours, so about `tickets × 11 h / (end − start)` of them), so a
+/// million tickets in one quarter stream in bounded memory. Every event, closing
+/// included, is recorded before `end`. Tickets are assigned round-robin to 40
+/// engineers in five teams (the lifecycle's single owner would make the per-member
+/// and per-team figures trivial).
+pub struct QuarterLog {
+    start: DateTime<Utc>,
+    /// Milliseconds between two openings.
+    step_ms: i64,
+    tickets: u64,
+    next_ticket: u64,
+    preamble: std::vec::IntoIter<Versioned>,
+    pending: std::collections::BinaryHeap<Pending>,
+    /// The next event number (event ids).
+    n: u64,
+}
+
+impl QuarterLog {
+    /// The log of `tickets` tickets in `[start, end)`.
+    ///
+    /// # Errors
+    ///
+    /// If the window cannot hold one lifecycle, or encoding the preamble fails.
+    pub fn new(tickets: u64, start: DateTime<Utc>, end: DateTime<Utc>) -> BenchResult<QuarterLog> {
+        // The first ticket opens a minute after the preamble, the last lifecycle closes
+        // a minute before `end`.
+        let room = end - start - LIFECYCLE - TimeDelta::minutes(2);
+        if room <= TimeDelta::zero() {
+            return Err("the window is shorter than one ticket lifecycle".into());
+        }
+        let step_ms = room.num_milliseconds() / i64::try_from(tickets.max(1))?;
+        let mut versions: std::collections::HashMap<StreamId, u64> = Default::default();
+        let preamble: Vec<Versioned> = preamble(start)?
+            .into_iter()
+            .map(|(stream, event)| {
+                let version = versions.entry(stream.clone()).or_insert(0);
+                *version += 1;
+                (stream, *version, event)
+            })
+            .collect();
+        Ok(QuarterLog {
+            start,
+            step_ms,
+            tickets,
+            next_ticket: 0,
+            preamble: preamble.into_iter(),
+            pending: std::collections::BinaryHeap::new(),
+            n: 100,
+        })
+    }
+
+    /// When ticket `i` is opened.
+    fn opened(&self, i: u64) -> DateTime<Utc> {
+        let i = i64::try_from(i).unwrap_or(i64::MAX);
+        self.start + TimeDelta::minutes(1) + TimeDelta::milliseconds(i.saturating_mul(self.step_ms))
+    }
+
+    /// Generates ticket `i`'s lifecycle into the merge.
+    fn push_ticket(&mut self, i: u64) -> BenchResult<()> {
+        let (id, events) = ticket_lifecycle(i, self.opened(i), i % 5 != 0)?;
+        let stream = StreamId::new("ticket", &id.to_string())?;
+        let engineer = i % 40;
+        for (seq, (at, event)) in (0u64..).zip(events) {
+            let event = match event {
+                TicketEvent::Assigned { .. } => TicketEvent::Assigned {
+                    owner: MemberId::new(format!("engineer.{engineer:02}"))?,
+                    team: TEAMS[(engineer / 8) as usize].into(),
+                },
+                other => other,
+            };
+            self.pending.push(Pending {
+                at,
+                ticket: i,
+                seq,
+                stream: stream.clone(),
+                event,
+            });
+        }
+        Ok(())
+    }
+
+    fn next_event(&mut self) -> BenchResult<Option<Versioned>> {
+        if let Some(event) = self.preamble.next() {
+            return Ok(Some(event));
+        }
+        loop {
+            let due = self.pending.peek().map(|p| p.at);
+            // A ticket opened strictly before the earliest pending event comes first; at
+            // an equal instant the pending one (an earlier ticket) does.
+            if self.next_ticket < self.tickets
+                && due.is_none_or(|at| self.opened(self.next_ticket) < at)
+            {
+                self.push_ticket(self.next_ticket)?;
+                self.next_ticket += 1;
+                continue;
+            }
+            let Some(p) = self.pending.pop() else {
+                return Ok(None);
+            };
+            let (org, _) = ORGS[(p.ticket % 3) as usize];
+            let event = recorded(&p.event, p.at, self.n, Some(org))?;
+            self.n += 1;
+            return Ok(Some((p.stream, p.seq + 1, event)));
+        }
+    }
+}
+
+impl Iterator for QuarterLog {
+    type Item = BenchResult<Versioned>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_event().transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn quarter_log_is_in_time_order_with_contiguous_versions_inside_its_window() {
+        let start = monday_morning();
+        let end = start + TimeDelta::days(2);
+        let tickets = 300;
+        let log: Vec<Versioned> = QuarterLog::new(tickets, start, end)
+            .unwrap()
+            .collect::<BenchResult<_>>()
+            .unwrap();
+        // 4 preamble events; 13 events per closed ticket (4 in 5), 4 per open one.
+        assert_eq!(log.len() as u64, 4 + tickets / 5 * (4 * 13 + 4));
+        let mut versions: std::collections::HashMap<StreamId, u64> = Default::default();
+        let mut last = start;
+        let mut ids = std::collections::HashSet::new();
+        for (stream, version, event) in &log {
+            assert!(event.recorded_at >= last, "out of time order");
+            assert!(event.recorded_at < end);
+            last = event.recorded_at;
+            let seen = versions.entry(stream.clone()).or_insert(0);
+            assert_eq!(*version, *seen + 1, "{stream}");
+            *seen = *version;
+            assert!(ids.insert(event.event_id));
+        }
+        assert_eq!(versions.len() as u64, 2 + tickets);
+        // Owners and teams vary.
+        let owners: std::collections::HashSet<String> = log
+            .iter()
+            .filter(|(_, _, e)| e.event_type == "TicketAssigned")
+            .map(|(_, _, e)| e.payload.decode::<TicketEvent>().unwrap())
+            .filter_map(|e| match e {
+                TicketEvent::Assigned { owner, .. } => Some(owner.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(owners.len(), 40);
+    }
+
+    #[test]
+    fn a_window_shorter_than_a_lifecycle_is_refused() {
+        let start = monday_morning();
+        assert!(QuarterLog::new(10, start, start + TimeDelta::hours(5)).is_err());
+    }
+}
