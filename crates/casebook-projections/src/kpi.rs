@@ -102,7 +102,7 @@ use casebook_core::{
     AssessmentEvent, Drill, DrillEvent, DrillId, IncidentEvent, IncidentId, MemberId, OrgId,
     PlanEvent, PlanId, Severity, TicketEvent, TicketId,
 };
-use casebook_sla::{ClockState, TargetKind};
+use casebook_sla::TargetKind;
 use casebook_store::{Checkpoint, Envelope, EventStore, Payload, StoreError};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -982,10 +982,10 @@ fn sla_contribution(
             if clock.stopped_at().is_some() {
                 continue;
             }
-            if let Ok(status) = clock.status(policy.calendar(), cut) {
-                if status.state == ClockState::Breached && status.deadline < cut {
+            if let Ok(Some(deadline)) = clock.missed_deadline(policy.calendar(), cut) {
+                if deadline < cut {
                     past = true;
-                    if case.open && status.deadline >= start {
+                    if case.open && deadline >= start {
                         c.sla.push((target, false));
                     }
                 }

@@ -1104,11 +1104,8 @@ impl SlaView {
                 if clock.stopped_at().is_some() {
                     continue;
                 }
-                if let Ok(status) = clock.status(policy.calendar(), to) {
-                    if status.state == ClockState::Breached
-                        && status.deadline >= from
-                        && status.deadline < to
-                    {
+                if let Ok(Some(deadline)) = clock.missed_deadline(policy.calendar(), to) {
+                    if deadline >= from && deadline < to {
                         result.count(c.kind, target, false);
                     }
                 }

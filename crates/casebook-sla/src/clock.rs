@@ -741,6 +741,28 @@ impl TargetClock {
         Ok(alerts)
     }
 
+    /// The deadline the cycle missed, if it is breached as of `now` (the state
+    /// [`TargetClock::status`] would call [`ClockState::Breached`], with its deadline);
+    /// `None` otherwise. One deadline computation, where `status` also counts elapsed
+    /// and paused time and tests the warning share: what reports over many clocks need.
+    ///
+    /// # Errors
+    ///
+    /// As [`TargetClock::status`].
+    pub fn missed_deadline(
+        &self,
+        calendar: &Calendar,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, DeadlineError> {
+        let view = self.view(now);
+        let (deadline, _) = view.reach(calendar, self.target.num_seconds(), true)?;
+        let breached = match view.stopped {
+            Some(stop) => stop > deadline,
+            None => view.now > deadline,
+        };
+        breached.then(|| ts(deadline)).transpose()
+    }
+
     /// The first warning and the deadline of a running clock's cycle (not paused, not
     /// stopped): the instants a board orders by. Two deadline computations, where
     /// [`TargetClock::alert_instants`] makes one per alert. `None` while paused or

@@ -347,6 +347,15 @@ proptest! {
                     clock.due_alerts(cal, now).ok(),
                     "as of {}", now
                 );
+                // The short breach query agrees with the full status.
+                prop_assert_eq!(
+                    clock.missed_deadline(cal, now).ok(),
+                    clock
+                        .status(cal, now)
+                        .ok()
+                        .map(|s| (s.state == ClockState::Breached).then_some(s.deadline)),
+                    "as of {}", now
+                );
             }
         }
     }
