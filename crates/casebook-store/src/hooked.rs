@@ -35,7 +35,9 @@ pub trait Hooks: Send + Sync {
     fn after_read_stream(&self, _stream: &StreamId, _result: &Result<Vec<Envelope>, StoreError>) {}
 }
 
-/// A store and its hooks; see the [module docs](self).
+/// A store and its hooks: every operation is forwarded to the wrapped store, with the
+/// [`Hooks`] called around appends and stream reads (fault injection, staged races,
+/// counters, or a resource kept alive as long as the store).
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
