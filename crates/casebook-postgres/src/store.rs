@@ -13,7 +13,7 @@ use postgres::Row;
 use uuid::Uuid;
 
 use crate::error::{map, CONFLICT_SQLSTATE};
-use crate::group::{Bounds, GroupCommit};
+use crate::group::{Bounds, Gather, GroupCommit};
 use crate::options::PgOptions;
 use crate::pool::{Conn, Lease, Pool};
 
@@ -51,6 +51,14 @@ const GROUP_MEMBERS: usize = 32;
 /// member, each pass reading all the group's events.) A single append heavier than this
 /// still runs, alone.
 const GROUP_WEIGHT: usize = 2 << 20;
+
+/// How long a group's leader may wait for as many appends as the last group carried:
+/// a quarter of that group's running time, so gathering never costs more than a
+/// quarter of a commit (see `group.rs`).
+const GATHER: Gather = Gather {
+    numerator: 1,
+    denominator: 4,
+};
 
 /// How the appends of one [`PgStore`] were grouped into transactions since it opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,6 +119,7 @@ impl PgStore {
             appends: GroupCommit::new(Bounds {
                 members: GROUP_MEMBERS,
                 weight: GROUP_WEIGHT,
+                gather: GATHER,
             }),
         })
     }
