@@ -15,7 +15,8 @@
 //!   group has picked up its result, one of those still waiting leads the next group,
 //!   with everything that queued meanwhile;
 //! - a new leader that finds fewer requests queued than the last group carried waits
-//!   for the rest, at most a quarter of the last group's running time: the last caller
+//!   for the rest, at most a quarter of the last group's running time and never over
+//!   2 ms (`GATHER` in `store.rs`): the last caller
 //!   to pick up its result is a thread wake-up behind the others, and without this wait
 //!   4 writers made groups of about 3 and 1 (4 writers: 0.63–0.68 of raw INSERTs before,
 //!   0.79–0.87 after). A lone writer's last group had one member, so it never waits.
@@ -52,6 +53,9 @@ pub(crate) struct Bounds {
 pub(crate) struct Gather {
     pub(crate) numerator: u32,
     pub(crate) denominator: u32,
+    /// Never longer than this, whatever the last group took (a group that waited on a
+    /// dead connection or a lock must not make the next writers wait as long).
+    pub(crate) ceiling: Duration,
 }
 
 impl Gather {
@@ -60,10 +64,11 @@ impl Gather {
     pub(crate) const NEVER: Gather = Gather {
         numerator: 0,
         denominator: 1,
+        ceiling: Duration::ZERO,
     };
 
     fn of(self, run: Duration) -> Duration {
-        run.saturating_mul(self.numerator) / self.denominator.max(1)
+        (run.saturating_mul(self.numerator) / self.denominator.max(1)).min(self.ceiling)
     }
 }
 
@@ -414,6 +419,7 @@ mod tests {
         let (queue, groups) = recording(Gather {
             numerator: u32::MAX,
             denominator: 1,
+            ceiling: Duration::MAX,
         });
         let run = recorder(&groups);
         let (first, piled) = pile_up(&queue, vec![(1, 1), (2, 1), (3, 1)], run.clone());
@@ -442,6 +448,7 @@ mod tests {
         let (queue, groups) = recording(Gather {
             numerator: 1,
             denominator: 4,
+            ceiling: Duration::from_millis(2),
         });
         let run = recorder(&groups);
         let (first, piled) = pile_up(&queue, vec![(1, 1), (2, 1), (3, 1)], run.clone());

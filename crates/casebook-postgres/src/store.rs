@@ -54,10 +54,12 @@ const GROUP_WEIGHT: usize = 2 << 20;
 
 /// How long a group's leader may wait for as many appends as the last group carried:
 /// a quarter of that group's running time, so gathering never costs more than a
-/// quarter of a commit (see `group.rs`).
+/// quarter of a commit, and never more than 2 ms (a group slowed by a lock or a lost
+/// connection must not hold up the next writers as long; see `group.rs`).
 const GATHER: Gather = Gather {
     numerator: 1,
     denominator: 4,
+    ceiling: std::time::Duration::from_millis(2),
 };
 
 /// How the appends of one [`PgStore`] were grouped into transactions since it opened.

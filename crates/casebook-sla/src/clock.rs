@@ -226,7 +226,8 @@ pub struct TargetClock {
 /// [`TargetClock::running_instants`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunningInstants {
-    /// When counted time reaches the first warning share (the deadline if none).
+    /// When counted time reaches the first warning share (with no share: one second
+    /// after the deadline, when it is breached).
     pub first_warning: DateTime<Utc>,
     /// When counted time passes the target.
     pub deadline: DateTime<Utc>,
@@ -766,7 +767,9 @@ impl TargetClock {
     /// The first warning and the deadline of a running clock's cycle (not paused, not
     /// stopped): the instants a board orders by. Two deadline computations, where
     /// [`TargetClock::alert_instants`] makes one per alert. `None` while paused or
-    /// stopped. With no warning share, the first warning is the deadline.
+    /// stopped. With no warning share, the "first warning" is the first second the
+    /// clock is breached (one second after the deadline), so that a board treating
+    /// `first_warning <= now` as urgent agrees with [`TargetClock::status`].
     ///
     /// # Errors
     ///
@@ -785,7 +788,9 @@ impl TargetClock {
                 view.reach(calendar, share.of(self.target).num_seconds(), false)?
                     .0
             }
-            None => deadline,
+            // No warning: the row stays running through the deadline's second and is
+            // breached from the next one.
+            None => deadline.saturating_add(1),
         };
         Ok(Some(RunningInstants {
             first_warning: ts(warning)?,
@@ -928,6 +933,28 @@ mod tests {
 
     fn ok<T>(r: Result<T, ClockError>) -> T {
         r.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Without a warning share the board's "first warning" is the first breached
+    /// second, so the board and the row agree at the deadline's own second.
+    #[test]
+    fn without_warnings_the_first_warning_is_the_first_breached_second() {
+        let clock = ok(TargetClock::start(
+            sh(2, 9, 0),
+            TimeDelta::hours(1),
+            WarningLadder::default(),
+        ));
+        let running = clock
+            .running_instants(&cal())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("running"));
+        assert_eq!(running.deadline, sh(2, 10, 0));
+        assert_eq!(running.first_warning, sh(2, 10, 0) + TimeDelta::seconds(1));
+        assert_eq!(status(&clock, running.deadline).state, ClockState::Running);
+        assert_eq!(
+            status(&clock, running.first_warning).state,
+            ClockState::Breached
+        );
     }
 
     #[test]

@@ -89,7 +89,7 @@ fn find_period(tz: Tz, index: i64) -> Period {
     let mut stretches = vec![(start, offset)];
     let mut same = start;
     while same < end {
-        let probe = (same + PROBE_SECS).min(end);
+        let probe = same.saturating_add(PROBE_SECS).min(end);
         let probed = offset_at(tz, probe);
         if probed == offset {
             same = probe;

@@ -536,7 +536,14 @@ impl Engine {
             if cache.len() >= self.options.cache_capacity {
                 cache.clear();
             }
-            let snapshot_version = cache.get(stream).map_or(snapshot_version, |c| {
+            let cached = cache.get(stream);
+            // Another command of this engine may have appended after this one and cached
+            // a newer state meanwhile: never move the cache back (it would only cost a
+            // conflict and a reload later).
+            if cached.is_some_and(|c| c.version > version) {
+                return;
+            }
+            let snapshot_version = cached.map_or(snapshot_version, |c| {
                 c.snapshot_version.max(snapshot_version)
             });
             cache.insert(
