@@ -588,6 +588,7 @@ impl Engine {
                 .ok()
                 .map(|s| (s, c.version, c.snapshot_version))
         });
+        let from_cache = cached.is_some();
         let (mut state, mut version, mut snapshot_version) = match cached {
             Some(hit) => hit,
             None => self.load_snapshot_or_empty::<A>(stream)?,
@@ -609,23 +610,32 @@ impl Engine {
                 break;
             }
         }
+        let changed = owned.is_some();
         if let Some(updated) = owned {
             state = Arc::new(updated);
+        }
+        // Cached whenever it did not come from the cache unchanged, also when loaded from
+        // a snapshot with nothing after it: the entry carries the snapshot's version, so
+        // the next snapshot is not saved early.
+        if changed || !from_cache {
             let mut cache = self.cache_lock();
             if cache.len() >= self.options.cache_capacity {
                 cache.clear();
             }
-            snapshot_version = cache.get(stream).map_or(snapshot_version, |c| {
-                c.snapshot_version.max(snapshot_version)
-            });
-            cache.insert(
-                stream.clone(),
-                Cached {
-                    version,
-                    snapshot_version,
-                    state: state.clone(),
-                },
-            );
+            let newer = cache.get(stream).is_some_and(|c| c.version > version);
+            if !newer {
+                snapshot_version = cache.get(stream).map_or(snapshot_version, |c| {
+                    c.snapshot_version.max(snapshot_version)
+                });
+                cache.insert(
+                    stream.clone(),
+                    Cached {
+                        version,
+                        snapshot_version,
+                        state: state.clone(),
+                    },
+                );
+            }
         }
         if version >= snapshot_version + self.options.snapshot_every {
             self.snapshot(stream, version, &*state);
