@@ -187,11 +187,11 @@ pub fn kpi_quarter(ctx: &Ctx) -> BenchResult<Vec<Figure>> {
         median(rebuild_seconds),
     );
     let dir = store.path().to_path_buf();
-    let (clocks, status_ms, deadline_ms) = clock_split(&sla, report.cut_off);
+    let (clocks, missed_ms, status_ms) = clock_split(&sla, report.cut_off);
     eprintln!(
-        "note: kpi_quarter_report split: {clocks} running clocks; TargetClock::status on each \
-         at the cut-off (as the report does) {status_ms:.1} ms, TargetClock::deadline alone \
-         {deadline_ms:.1} ms"
+        "note: kpi_quarter_report split: {clocks} running clocks; \
+         TargetClock::missed_deadline on each at the cut-off (as the report does) \
+         {missed_ms:.1} ms, the full TargetClock::status instead {status_ms:.1} ms"
     );
     store.close()?;
     drop((kpi, sla));
@@ -215,10 +215,10 @@ pub fn kpi_quarter(ctx: &Ctx) -> BenchResult<Vec<Figure>> {
     ])
 }
 
-/// Where the report's time goes: the `TargetClock::status` calls `KpiReport::compute`
-/// makes (every clock still running, of every case, at the cut-off), timed alone, and
-/// the same clocks' `TargetClock::deadline` for comparison. Returns `(clocks,
-/// status_ms, deadline_ms)`.
+/// Where the report's time goes: the `TargetClock::missed_deadline` calls
+/// `KpiReport::compute` makes (every clock still running, of every case, at the
+/// cut-off), timed alone, and the same clocks' full `TargetClock::status` (what the
+/// report asked before) for comparison. Returns `(clocks, missed_ms, status_ms)`.
 fn clock_split(sla: &SlaView, cut: DateTime<Utc>) -> (usize, f64, f64) {
     let running: Vec<_> = sla
         .cases()
@@ -232,13 +232,13 @@ fn clock_split(sla: &SlaView, cut: DateTime<Utc>) -> (usize, f64, f64) {
         .collect();
     let started = Instant::now();
     for (clock, calendar) in &running {
+        std::hint::black_box(clock.missed_deadline(calendar, cut).ok());
+    }
+    let missed_ms = started.elapsed().as_secs_f64() * 1e3;
+    let started = Instant::now();
+    for (clock, calendar) in &running {
         std::hint::black_box(clock.status(calendar, cut).ok());
     }
     let status_ms = started.elapsed().as_secs_f64() * 1e3;
-    let started = Instant::now();
-    for (clock, calendar) in &running {
-        std::hint::black_box(clock.deadline(calendar, cut).ok());
-    }
-    let deadline_ms = started.elapsed().as_secs_f64() * 1e3;
-    (running.len(), status_ms, deadline_ms)
+    (running.len(), missed_ms, status_ms)
 }
