@@ -298,6 +298,28 @@ fn a_statement_timeout_is_a_typed_error_and_writes_nothing() {
     assert_eq!(out.recorded[0].global_position, 3, "no position burnt");
 }
 
+/// The backend of application `app` (other than `not`) waiting on a lock, if any.
+fn waiting_on_a_lock(admin: &mut Client, app: &str, not: Option<i32>) -> Option<i32> {
+    admin
+        .query_opt(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE application_name = $1 AND wait_event_type = 'Lock' \
+             AND pid IS DISTINCT FROM $2",
+            &[&app, &not],
+        )
+        .unwrap()
+        .map(|row| row.get(0))
+}
+
+/// Kills a backend as a lost connection would, and checks that it was.
+fn terminate(admin: &mut Client, pid: i32) {
+    let killed: bool = admin
+        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+        .unwrap()
+        .get(0);
+    assert!(killed, "backend {pid} was not terminated");
+}
+
 /// A store on a fresh schema whose connections carry an application name of their own
 /// (so a test can find and kill them), at most two, with two events already appended.
 fn warm_store_to_kill(url: &str, label: &str) -> (TestSchema, String, PgStore) {
@@ -324,20 +346,9 @@ fn a_connection_killed_mid_append_is_unavailable_and_the_store_recovers() {
         // transaction with the stream row already written, and terminate it.
         let pid: i32 = wait_until("the append to block on the counter", || {
             assert!(!appender.is_finished(), "the append did not block");
-            killer
-                .query_opt(
-                    "SELECT pid FROM pg_stat_activity \
-                     WHERE application_name = $1 AND wait_event_type = 'Lock'",
-                    &[&app],
-                )
-                .unwrap()
-                .map(|row| row.get(0))
+            waiting_on_a_lock(&mut killer, &app, None)
         });
-        let killed: bool = killer
-            .query_one("SELECT pg_terminate_backend($1)", &[&pid])
-            .unwrap()
-            .get(0);
-        assert!(killed);
+        terminate(&mut killer, pid);
         appender.join().unwrap()
     });
     tx.rollback().unwrap();
@@ -713,21 +724,9 @@ fn a_group_that_loses_its_connection_fails_every_member_as_unavailable() {
     let mut killer = admin(&url);
     let mut kill_the_waiting_append = |not: Option<i32>| -> i32 {
         let pid: i32 = wait_until("an append to wait for the counter", || {
-            killer
-                .query_opt(
-                    "SELECT pid FROM pg_stat_activity \
-                     WHERE application_name = $1 AND wait_event_type = 'Lock' \
-                     AND pid IS DISTINCT FROM $2",
-                    &[&app, &not],
-                )
-                .unwrap()
-                .map(|row| row.get(0))
+            waiting_on_a_lock(&mut killer, &app, not)
         });
-        let killed: bool = killer
-            .query_one("SELECT pg_terminate_backend($1)", &[&pid])
-            .unwrap()
-            .get(0);
-        assert!(killed);
+        terminate(&mut killer, pid);
         pid
     };
     let appends = vec![
